@@ -1,0 +1,19 @@
+//! Fallback Host: the fallback pipeline of a conversational platform, as a library.
+//!
+//! `main.rs` only parses the command line; everything it runs lives here so tests
+//! drive the same code over real sockets.
+
+pub mod api;
+pub mod auth;
+pub mod bindings;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod intent;
+pub mod model;
+pub mod outbound;
+pub mod pipeline;
+pub mod plugin;
+pub mod server;
+pub mod store;
+pub mod webhook;
