@@ -14,6 +14,7 @@ pub mod model;
 pub mod outbound;
 pub mod pipeline;
 pub mod plugin;
+pub mod plugin_cmd;
 pub mod server;
 pub mod store;
 pub mod webhook;
