@@ -1,7 +1,102 @@
-//! The command line: `serve`, `demo`, `plugin check`, `plugin run`.
+//! The command line: `serve`, `demo`, `plugin check`, `plugin run`. Parses, sets up logging and
+//! hands over to the library; errors are printed with their causes and exit 1.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::plugin_cmd::PluginCommand;
+
+#[derive(Debug, Parser)]
+#[command(name = "fallback-host", version, about = "The fallback pipeline of a conversational platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the host: the HTTP API with its embedded SQLite store.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Where the database, the admin token and compiled plugins live [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A TOML file of settings; every key can also be set as FALLBACK_<KEY>.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the host with a demo project, a local example answer API and a plugin.
+    Demo {
+        /// Address of the host [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Keep the demo's data here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Check or try a plugin offline: the plugin author's local loop.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Serve { listen, data_dir, config } => serve(listen, data_dir, config),
+        Command::Demo { listen, data_dir } => demo(listen, data_dir),
+        Command::Plugin(command) => return crate::plugin_cmd::execute(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut config = Config::load(config_file.as_deref(), |name| std::env::var(name).ok())?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = data_dir {
+        config.data_dir = data_dir;
+    }
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen))?;
+        crate::server::run(listener, config, crate::server::shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn demo(listen: Option<SocketAddr>, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut config = Config::load(None, |name| std::env::var(name).ok())?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    runtime()?.block_on(crate::demo::run(config, data_dir))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -52,6 +52,10 @@ pub struct Limits {
     pub upstream_body_bytes: usize,
     /// API request bodies (plugin uploads have their own cap).
     pub request_body_bytes: usize,
+    /// Turns kept per conversation; older ones are dropped.
+    pub conversation_max_turns: usize,
+    /// Plugin instances alive at once across all tenants; more wait their turn.
+    pub plugin_max_concurrent: u32,
 }
 
 impl Default for Limits {
@@ -67,6 +71,237 @@ impl Default for Limits {
             upstream_timeout_max: Duration::from_secs(30),
             upstream_body_bytes: MIB,
             request_body_bytes: MIB,
+            conversation_max_turns: 100,
+            plugin_max_concurrent: 64,
         }
+    }
+}
+
+/// Why settings could not be read. Each names the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("config file {path} is invalid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        cause: toml::de::Error,
+    },
+    #[error("environment variable {name}={value:?} is invalid: {problem}")]
+    Env { name: String, value: String, problem: String },
+    #[error("setting {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+/// The config file: flat keys, each also settable as `FALLBACK_<KEY>` in the environment
+/// (the environment wins over the file; command-line flags win over both).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub admin_token: Option<String>,
+    pub allow_networks: Option<Vec<String>>,
+    pub plugin_upload_bytes: Option<usize>,
+    pub plugin_memory_bytes: Option<usize>,
+    pub plugin_call_timeout_ms: Option<u64>,
+    pub plugin_fuel: Option<u64>,
+    pub plugin_output_bytes: Option<usize>,
+    pub plugin_log_bytes: Option<usize>,
+    pub plugin_max_concurrent: Option<u32>,
+    pub upstream_timeout_ms: Option<u64>,
+    pub upstream_timeout_max_ms: Option<u64>,
+    pub upstream_body_bytes: Option<usize>,
+    pub request_body_bytes: Option<usize>,
+    pub conversation_max_turns: Option<usize>,
+}
+
+impl Config {
+    /// Reads the optional file, then the environment (through `env`, so tests need not touch
+    /// the process environment).
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|cause| ConfigError::Read { path: path.to_path_buf(), cause })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|cause| ConfigError::Parse { path: path.to_path_buf(), cause })?
+            }
+            None => FileConfig::default(),
+        };
+        settings.apply_env(&env)?;
+        settings.into_config()
+    }
+}
+
+fn parsed<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match env(name) {
+        None => Ok(None),
+        Some(value) if value.trim().is_empty() => Ok(None),
+        Some(value) => value.trim().parse::<T>().map(Some).map_err(|problem| ConfigError::Env {
+            name: name.to_string(),
+            value: value.clone(),
+            problem: problem.to_string(),
+        }),
+    }
+}
+
+impl FileConfig {
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        macro_rules! from_env {
+            ($($field:ident => $name:literal),* $(,)?) => {
+                $( if let Some(value) = parsed(env, $name)? { self.$field = Some(value); } )*
+            };
+        }
+        from_env!(
+            listen => "FALLBACK_LISTEN",
+            data_dir => "FALLBACK_DATA_DIR",
+            plugin_upload_bytes => "FALLBACK_PLUGIN_UPLOAD_BYTES",
+            plugin_memory_bytes => "FALLBACK_PLUGIN_MEMORY_BYTES",
+            plugin_call_timeout_ms => "FALLBACK_PLUGIN_CALL_TIMEOUT_MS",
+            plugin_fuel => "FALLBACK_PLUGIN_FUEL",
+            plugin_output_bytes => "FALLBACK_PLUGIN_OUTPUT_BYTES",
+            plugin_log_bytes => "FALLBACK_PLUGIN_LOG_BYTES",
+            plugin_max_concurrent => "FALLBACK_PLUGIN_MAX_CONCURRENT",
+            upstream_timeout_ms => "FALLBACK_UPSTREAM_TIMEOUT_MS",
+            upstream_timeout_max_ms => "FALLBACK_UPSTREAM_TIMEOUT_MAX_MS",
+            upstream_body_bytes => "FALLBACK_UPSTREAM_BODY_BYTES",
+            request_body_bytes => "FALLBACK_REQUEST_BODY_BYTES",
+            conversation_max_turns => "FALLBACK_CONVERSATION_MAX_TURNS",
+        );
+        if let Some(token) = env("FALLBACK_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()) {
+            self.admin_token = Some(token.trim().to_string());
+        }
+        if let Some(list) = env("FALLBACK_ALLOW_NETWORKS") {
+            self.allow_networks = Some(
+                list.split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(String::from).collect(),
+            );
+        }
+        Ok(())
+    }
+
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let d = &defaults.limits;
+        let ms = |value: Option<u64>, default: Duration| value.map(Duration::from_millis).unwrap_or(default);
+        let limits = Limits {
+            plugin_upload_bytes: self.plugin_upload_bytes.unwrap_or(d.plugin_upload_bytes),
+            plugin_memory_bytes: self.plugin_memory_bytes.unwrap_or(d.plugin_memory_bytes),
+            plugin_call_timeout: ms(self.plugin_call_timeout_ms, d.plugin_call_timeout),
+            plugin_fuel: self.plugin_fuel.unwrap_or(d.plugin_fuel),
+            plugin_output_bytes: self.plugin_output_bytes.unwrap_or(d.plugin_output_bytes),
+            plugin_log_bytes: self.plugin_log_bytes.unwrap_or(d.plugin_log_bytes),
+            upstream_timeout_default: ms(self.upstream_timeout_ms, d.upstream_timeout_default),
+            upstream_timeout_max: ms(self.upstream_timeout_max_ms, d.upstream_timeout_max),
+            upstream_body_bytes: self.upstream_body_bytes.unwrap_or(d.upstream_body_bytes),
+            request_body_bytes: self.request_body_bytes.unwrap_or(d.request_body_bytes),
+            conversation_max_turns: self.conversation_max_turns.unwrap_or(d.conversation_max_turns),
+            plugin_max_concurrent: self.plugin_max_concurrent.unwrap_or(d.plugin_max_concurrent),
+        };
+        limits.check()?;
+        Ok(Config {
+            listen: self.listen.unwrap_or(defaults.listen),
+            data_dir: self.data_dir.unwrap_or(defaults.data_dir),
+            admin_token: self.admin_token,
+            allow_networks: self.allow_networks.unwrap_or_default(),
+            limits,
+        })
+    }
+}
+
+impl Limits {
+    /// Refuses settings the host cannot honour, at start rather than on the first request.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("plugin_upload_bytes", self.plugin_upload_bytes),
+            ("plugin_memory_bytes", self.plugin_memory_bytes),
+            ("plugin_output_bytes", self.plugin_output_bytes),
+            ("plugin_log_bytes", self.plugin_log_bytes),
+            ("upstream_body_bytes", self.upstream_body_bytes),
+            ("request_body_bytes", self.request_body_bytes),
+            ("conversation_max_turns", self.conversation_max_turns),
+            ("plugin_max_concurrent", self.plugin_max_concurrent as usize),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid { key, problem: "must be greater than 0".into() });
+            }
+        }
+        if self.plugin_call_timeout.is_zero() || self.plugin_fuel == 0 {
+            return Err(ConfigError::Invalid {
+                key: "plugin_call_timeout_ms",
+                problem: "plugin time and fuel must be greater than 0".into(),
+            });
+        }
+        if self.upstream_timeout_default.is_zero()
+            || self.upstream_timeout_default > self.upstream_timeout_max
+        {
+            return Err(ConfigError::Invalid {
+                key: "upstream_timeout_ms",
+                problem: "must be greater than 0 and at most upstream_timeout_max_ms".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::load(None, |_| None).expect("defaults load");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.limits.plugin_upload_bytes, 32 * MIB);
+        assert_eq!(config.limits.plugin_memory_bytes, 64 * MIB);
+        assert_eq!(config.limits.plugin_call_timeout, Duration::from_millis(100));
+        assert_eq!(config.limits.upstream_timeout_max, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("host.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nupstream_body_bytes = 2048\n")
+            .expect("write");
+        let config = Config::load(Some(&path), |name| match name {
+            "FALLBACK_UPSTREAM_BODY_BYTES" => Some("4096".into()),
+            "FALLBACK_ALLOW_NETWORKS" => Some("127.0.0.0/8, ::1/128".into()),
+            _ => None,
+        })
+        .expect("loads");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.upstream_body_bytes, 4096);
+        assert_eq!(config.allow_networks, vec!["127.0.0.0/8", "::1/128"]);
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let error = Config::load(None, |name| {
+            (name == "FALLBACK_PLUGIN_FUEL").then(|| "lots".to_string())
+        })
+        .expect_err("refused");
+        assert!(error.to_string().contains("FALLBACK_PLUGIN_FUEL"), "{error}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("host.toml");
+        std::fs::write(&path, "colour = \"blue\"\n").expect("write");
+        let error = Config::load(Some(&path), |_| None).expect_err("unknown key refused");
+        assert!(format!("{:#}", anyhow::Error::from(error)).contains("colour"));
     }
 }

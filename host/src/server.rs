@@ -1,1 +1,130 @@
-//! (placeholder: server)
+//! The server's lifecycle: open the store, build the services, serve until shutdown, drain.
+//!
+//! `run(listener, config, shutdown)` takes a bound listener so tests bind `127.0.0.1:0` and
+//! the command line binds the configured address.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::metrics::Metrics;
+use crate::api::{self, AppState};
+use crate::auth::{AuthError, load_or_create_admin_token};
+use crate::config::Config;
+use crate::outbound::{ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError};
+use crate::pipeline::Pipeline;
+use crate::plugin::{CallLimits, PluginError, PluginRuntime, RuntimeOptions};
+use crate::store::{SqliteStore, StoreError};
+
+/// Why the host could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the store")]
+    Store(#[from] StoreError),
+    #[error("cannot set up the admin token")]
+    Auth(#[from] AuthError),
+    #[error("cannot start the plugin runtime")]
+    Plugin(#[from] PluginError),
+    #[error("invalid FALLBACK_ALLOW_NETWORKS")]
+    Policy(#[from] PolicyError),
+    #[error("cannot build the outbound HTTP client")]
+    Outbound(#[from] OutboundError),
+    #[error("server I/O failed")]
+    Io(#[from] std::io::Error),
+}
+
+/// A host ready to serve, and the admin token if one was just generated (to show once).
+pub struct Host {
+    pub state: AppState,
+    pub generated_admin_token: Option<String>,
+}
+
+impl Host {
+    pub async fn build(config: Config) -> Result<Self, ServerError> {
+        let store = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let (admin, generated_admin_token) =
+            load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
+        let runtime = PluginRuntime::new(RuntimeOptions {
+            cache_dir: Some(config.data_dir.join("plugin-cache")),
+            max_limits: CallLimits::from_config(&config.limits),
+            max_concurrent_instances: config.limits.plugin_max_concurrent,
+        })?;
+        let outbound = OutboundClient::new(
+            NetworkPolicy::from_allow_list(&config.allow_networks)?,
+            ClientOptions {
+                max_body_bytes: config.limits.upstream_body_bytes,
+                connect_timeout: Duration::from_secs(5).min(config.limits.upstream_timeout_max),
+                user_agent: concat!("fallback-host/", env!("CARGO_PKG_VERSION")).to_string(),
+            },
+        )?;
+        let pipeline = Pipeline::new(
+            store.clone(),
+            runtime,
+            outbound,
+            config.limits.clone(),
+            config.limits.conversation_max_turns,
+        );
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            admin: Arc::new(admin),
+            pipeline: Arc::new(pipeline),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Self { state, generated_admin_token })
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let router = api::router(self.state);
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Builds the host from `config` and serves on `listener` until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let data_dir = config.data_dir.clone();
+    let host = Host::build(config).await?;
+    if let Some(token) = &host.generated_admin_token {
+        eprintln!(
+            "Generated the admin token (shown once; kept in {}):\n  {token}",
+            data_dir.join("admin_token").display()
+        );
+    }
+    tracing::info!(address = %listener.local_addr()?, "fallback host listening");
+    host.serve(listener, shutdown).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM: what an operator or a process supervisor sends.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,99 @@
+//! A project's intents: example utterances and the answers given when one matches.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{ProjectAccess, ensure_id};
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::store::Intent;
+
+const MAX_ITEMS: usize = 1000;
+const MAX_TEXT_CHARS: usize = 2000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutIntent {
+    examples: Vec<String>,
+    responses: Vec<String>,
+}
+
+pub async fn put(
+    access: ProjectAccess,
+    State(state): State<AppState>,
+    Path((_, intent)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PutIntent>,
+) -> Result<Json<Value>, ApiError> {
+    ensure_id("intent", &intent)?;
+    check_texts("examples", &body.examples)?;
+    check_texts("responses", &body.responses)?;
+    let saved = Intent {
+        id: intent.clone(),
+        examples: body.examples,
+        responses: body.responses,
+        updated_at: String::new(),
+    };
+    state.store.put_intent(&access.project, saved).await?;
+    state.pipeline.forget_intents(&access.project);
+    let stored = state
+        .store
+        .get_intent(&access.project, &intent)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("intent {intent}")))?;
+    Ok(Json(serde_json::to_value(stored).map_err(ApiError::internal)?))
+}
+
+pub async fn list(access: ProjectAccess, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let intents = state.store.list_intents(&access.project).await?;
+    Ok(Json(json!({ "intents": intents })))
+}
+
+pub async fn get(
+    access: ProjectAccess,
+    State(state): State<AppState>,
+    Path((_, intent)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    ensure_id("intent", &intent)?;
+    let stored = state
+        .store
+        .get_intent(&access.project, &intent)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("intent {intent}")))?;
+    Ok(Json(serde_json::to_value(stored).map_err(ApiError::internal)?))
+}
+
+pub async fn delete(
+    access: ProjectAccess,
+    State(state): State<AppState>,
+    Path((_, intent)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    ensure_id("intent", &intent)?;
+    if !state.store.delete_intent(&access.project, &intent).await? {
+        return Err(ApiError::NotFound(format!("intent {intent}")));
+    }
+    state.pipeline.forget_intents(&access.project);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_texts(field: &str, texts: &[String]) -> Result<(), ApiError> {
+    if texts.is_empty() || texts.len() > MAX_ITEMS {
+        return Err(ApiError::unprocessable(
+            "invalid_intent",
+            format!("{field}: between 1 and {MAX_ITEMS} entries"),
+        ));
+    }
+    for (index, text) in texts.iter().enumerate() {
+        let chars = text.trim().chars().count();
+        if chars == 0 || chars > MAX_TEXT_CHARS {
+            return Err(ApiError::unprocessable(
+                "invalid_intent",
+                format!("{field}[{index}]: 1 to {MAX_TEXT_CHARS} characters, not blank"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The HTTP API (v1): routes, auth, body handling and the error contract of DESIGN.md.
+//!
+//! Handlers are thin: they check input, call the store or the pipeline, and shape the answer.
+
+mod auth;
+mod body;
+mod chat;
+mod error;
+mod intents;
+pub mod metrics;
+mod plugins;
+mod projects;
+mod settings;
+pub mod state;
+mod webhooks;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use auth::new_project_key;
+pub use error::ApiError;
+pub use state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the whole API over shared state.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    let plugin_routes = Router::new()
+        .route(
+            "/v1/projects/{project}/webhooks/{webhook}/plugin",
+            put(plugins::upload).get(plugins::versions).delete(plugins::detach),
+        )
+        .layer(DefaultBodyLimit::max(limits.plugin_upload_bytes));
+
+    let api = Router::new()
+        .route("/v1/projects", post(projects::create).get(projects::list))
+        .route("/v1/projects/{project}", get(projects::get).delete(projects::delete))
+        .route("/v1/projects/{project}/intents", get(intents::list))
+        .route(
+            "/v1/projects/{project}/intents/{intent}",
+            put(intents::put).get(intents::get).delete(intents::delete),
+        )
+        .route("/v1/projects/{project}/webhooks", get(webhooks::list))
+        .route(
+            "/v1/projects/{project}/webhooks/{webhook}",
+            put(webhooks::put).get(webhooks::get).delete(webhooks::delete),
+        )
+        .route(
+            "/v1/projects/{project}/webhooks/{webhook}/plugin/rollback",
+            post(plugins::rollback),
+        )
+        .route("/v1/projects/{project}/webhooks/{webhook}/test", post(chat::test_webhook))
+        .route(
+            "/v1/projects/{project}/fallback",
+            put(settings::put_fallback).get(settings::get_fallback),
+        )
+        .route("/v1/projects/{project}/secrets", get(settings::list_secrets))
+        .route(
+            "/v1/projects/{project}/secrets/{name}",
+            put(settings::put_secret).delete(settings::delete_secret),
+        )
+        .route("/v1/projects/{project}/chat", post(chat::chat))
+        .route("/v1/projects/{project}/conversations/{send_id}", get(chat::conversation))
+        .route("/healthz", get(metrics::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .layer(DefaultBodyLimit::max(limits.request_body_bytes));
+
+    api.merge(plugin_routes)
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            // The path only: a query string could carry anything.
+            tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    state.metrics.record_response(response.status().as_u16());
+    response
+}

@@ -1,0 +1,19 @@
+//! What every handler shares: settings, the store, the operator's token hash, the pipeline, metrics.
+
+use std::sync::Arc;
+
+use crate::auth::AdminToken;
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::store::SharedStore;
+
+use super::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: SharedStore,
+    pub admin: Arc<AdminToken>,
+    pub pipeline: Arc<Pipeline>,
+    pub metrics: Arc<Metrics>,
+}

@@ -1,0 +1,154 @@
+//! What the pipeline keeps between messages: each project's intent index and each webhook's
+//! compiled form with its active plugin, so a chat does no parsing, compiling or blob reads.
+//!
+//! The API drops entries when it changes what they were built from. A generation counter stops
+//! a load that raced with such a change from caching what it read before the change.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::intent::IntentIndex;
+use crate::plugin::LoadedPlugin;
+use crate::webhook::{CompiledWebhook, WebhookSpec};
+
+use super::{Pipeline, PipelineError};
+
+/// A project's intents, ready to match, with their responses.
+pub struct Intents {
+    index: IntentIndex,
+    responses: HashMap<String, Vec<String>>,
+}
+
+impl Intents {
+    pub fn best_match(&self, message: &str, threshold: f64) -> Option<crate::intent::IntentMatch> {
+        self.index.best_match(message, threshold)
+    }
+
+    /// One of the intent's responses, picked at random so a bot does not sound canned.
+    pub fn response(&self, intent: &str) -> Option<String> {
+        let responses = self.responses.get(intent)?;
+        if responses.is_empty() {
+            return None;
+        }
+        let index = rand::random_range(0..responses.len());
+        responses.get(index).cloned()
+    }
+}
+
+/// A webhook ready to run.
+pub struct Prepared {
+    pub spec: WebhookSpec,
+    pub compiled: CompiledWebhook,
+    pub plugin: Option<ActivePlugin>,
+}
+
+pub struct ActivePlugin {
+    pub version: u32,
+    pub loaded: Arc<LoadedPlugin>,
+}
+
+#[derive(Default)]
+pub struct Cache {
+    generation: AtomicU64,
+    intents: Mutex<HashMap<String, Arc<Intents>>>,
+    webhooks: Mutex<HashMap<(String, String), Arc<Prepared>>>,
+}
+
+impl Cache {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn forget_intents(&self, project: &str) {
+        self.bump();
+        if let Ok(mut intents) = self.intents.lock() {
+            intents.remove(project);
+        }
+    }
+
+    pub fn forget_webhook(&self, project: &str, webhook: &str) {
+        self.bump();
+        if let Ok(mut webhooks) = self.webhooks.lock() {
+            webhooks.remove(&(project.to_string(), webhook.to_string()));
+        }
+    }
+
+    pub fn forget_project(&self, project: &str) {
+        self.bump();
+        if let Ok(mut intents) = self.intents.lock() {
+            intents.remove(project);
+        }
+        if let Ok(mut webhooks) = self.webhooks.lock() {
+            webhooks.retain(|(owner, _), _| owner != project);
+        }
+    }
+}
+
+impl Pipeline {
+    pub(super) async fn intent_index(&self, project: &str) -> Result<Arc<Intents>, PipelineError> {
+        if let Some(found) = self.cache.intents.lock().ok().and_then(|map| map.get(project).cloned()) {
+            return Ok(found);
+        }
+        let generation = self.cache.generation();
+        let stored = self.store.list_intents(project).await?;
+        let examples: Vec<(String, Vec<String>)> =
+            stored.iter().map(|intent| (intent.id.clone(), intent.examples.clone())).collect();
+        let responses =
+            stored.into_iter().map(|intent| (intent.id, intent.responses)).collect();
+        let built = Arc::new(Intents { index: IntentIndex::build(&examples), responses });
+        if self.cache.generation() == generation {
+            if let Ok(mut map) = self.cache.intents.lock() {
+                map.insert(project.to_string(), built.clone());
+            }
+        }
+        Ok(built)
+    }
+
+    pub(super) async fn prepared(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Arc<Prepared>, PipelineError> {
+        let key = (project.to_string(), webhook.to_string());
+        if let Some(found) = self.cache.webhooks.lock().ok().and_then(|map| map.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let generation = self.cache.generation();
+        let record = self
+            .store
+            .get_webhook(project, webhook)
+            .await?
+            .ok_or_else(|| PipelineError::NotFound(format!("webhook {webhook}")))?;
+        let spec: WebhookSpec = serde_json::from_str(&record.spec)
+            .map_err(|cause| PipelineError::CorruptWebhook { webhook: webhook.to_string(), cause })?;
+        let compiled = CompiledWebhook::compile(&spec).map_err(|cause| {
+            PipelineError::CorruptWebhook {
+                webhook: webhook.to_string(),
+                cause: serde::de::Error::custom(format!("{cause:?}")),
+            }
+        })?;
+        let plugin = match self.store.active_plugin(project, webhook).await? {
+            Some(active) => {
+                let runtime = self.runtime.clone();
+                let wasm = active.wasm;
+                let loaded = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+                    .await?
+                    .map_err(|cause| PipelineError::PluginLoad { webhook: webhook.to_string(), cause })?;
+                Some(ActivePlugin { version: active.version, loaded })
+            }
+            None => None,
+        };
+        let prepared = Arc::new(Prepared { spec, compiled, plugin });
+        if self.cache.generation() == generation {
+            if let Ok(mut map) = self.cache.webhooks.lock() {
+                map.insert(key, prepared.clone());
+            }
+        }
+        Ok(prepared)
+    }
+}

@@ -1,0 +1,208 @@
+//! One webhook execution: render the request, send it, map the response, run the plugin, build
+//! the replies. Every failure becomes the webhook's failure text plus a trace that says why.
+
+use std::time::{Duration, Instant};
+
+use crate::model::{PluginContext, Reply, UpstreamResponse, Variables};
+use crate::outbound::OutboundRequest;
+use crate::plugin::{CallLimits, PluginCall};
+use crate::webhook::{RequestVars, build_request};
+
+use super::cache::Prepared;
+use super::trace::{
+    Outcome, PluginTrace, TRACE_BODY_BYTES, Timings, TraceError, UpstreamTrace, WebhookTrace,
+};
+use super::{Pipeline, PipelineError};
+
+/// Where the user's words and the conversation are, for templates and plugins alike.
+struct Call<'a> {
+    project: &'a str,
+    webhook: &'a str,
+    latest_message: &'a str,
+    send_id: &'a str,
+}
+
+impl Call<'_> {
+    /// The built-in variables every response template may use.
+    fn builtins(&self) -> Variables {
+        let mut variables = Variables::new();
+        variables.insert("latest_message".into(), self.latest_message.into());
+        variables.insert("send_id".into(), self.send_id.into());
+        variables.insert("project".into(), self.project.into());
+        variables
+    }
+}
+
+impl Pipeline {
+    pub(super) async fn execute(
+        &self,
+        project: &str,
+        webhook: &str,
+        latest_message: &str,
+        send_id: &str,
+    ) -> Result<WebhookTrace, PipelineError> {
+        let started = Instant::now();
+        let prepared = self.prepared(project, webhook).await?;
+        let secrets = self.store.secrets(project).await?;
+        let call = Call { project, webhook, latest_message, send_id };
+        let mut trace = WebhookTrace {
+            webhook: webhook.to_string(),
+            request: None,
+            upstream: None,
+            variables: Variables::new(),
+            missing_variables: Vec::new(),
+            plugin: None,
+            replies: Vec::new(),
+            outcome: Outcome::Failure,
+            error: None,
+            timings_ms: Timings::default(),
+        };
+
+        let result = self.run_steps(&call, &prepared, &secrets, &mut trace).await;
+        match result {
+            Ok(replies) => {
+                trace.replies = replies;
+                trace.outcome = Outcome::Success;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    project,
+                    webhook,
+                    plugin_version = prepared.plugin.as_ref().map(|plugin| plugin.version),
+                    stage = error.stage,
+                    code = %error.code,
+                    "webhook failed: {}",
+                    error.message
+                );
+                let text = prepared
+                    .compiled
+                    .render_failure(&call.builtins())
+                    .unwrap_or_else(|_| prepared.spec.response.failure.clone());
+                trace.replies = vec![Reply::text(text)];
+                trace.outcome = Outcome::Failure;
+                trace.error = Some(error);
+            }
+        }
+        trace.timings_ms.total = millis(started);
+        Ok(trace)
+    }
+
+    async fn run_steps(
+        &self,
+        call: &Call<'_>,
+        prepared: &Prepared,
+        secrets: &std::collections::BTreeMap<String, String>,
+        trace: &mut WebhookTrace,
+    ) -> Result<Vec<Reply>, TraceError> {
+        let step = Instant::now();
+        let vars = RequestVars {
+            latest_message: call.latest_message,
+            send_id: call.send_id,
+            project: call.project,
+            secrets,
+        };
+        let built = build_request(&prepared.spec, &vars)
+            .map_err(|error| fail("request", "request_render", error.to_string()))?;
+        trace.request = Some(built.redacted(&vars));
+        trace.timings_ms.request = millis(step);
+
+        let step = Instant::now();
+        let timeout = Duration::from_millis(prepared.spec.timeout_ms)
+            .min(self.limits.upstream_timeout_max);
+        let response = self
+            .outbound
+            .send(OutboundRequest {
+                method: built.method.clone(),
+                url: built.url.clone(),
+                headers: built.headers.clone(),
+                body: built.body.clone(),
+                timeout,
+                retries: prepared.spec.retries,
+            })
+            .await;
+        trace.timings_ms.upstream = millis(step);
+        let response = response.map_err(|error| fail("upstream", error.code(), error.to_string()))?;
+        trace.upstream = Some(upstream_trace(&response));
+        if response.status >= 400 {
+            return Err(fail(
+                "upstream",
+                "upstream_status",
+                format!("upstream answered HTTP {}", response.status),
+            ));
+        }
+
+        let step = Instant::now();
+        let mapped = prepared.compiled.extract(&response.body);
+        trace.timings_ms.mapping = millis(step);
+        trace.missing_variables = mapped.missing.clone();
+        if let Some(error) = &mapped.error {
+            // A plugin may read bodies the declarative mapping cannot, so only fail without one.
+            if prepared.plugin.is_none() {
+                return Err(fail("mapping", "unreadable_body", error.to_string()));
+            }
+        }
+        let mut variables = mapped.variables;
+
+        let mut replies = None;
+        if let Some(plugin) = &prepared.plugin {
+            let step = Instant::now();
+            let plugin_call = PluginCall {
+                response,
+                context: PluginContext {
+                    project: call.project.to_string(),
+                    webhook: call.webhook.to_string(),
+                    send_id: call.send_id.to_string(),
+                    latest_message: call.latest_message.to_string(),
+                    plugin_config: prepared.spec.plugin_config.to_string(),
+                },
+                variables: variables.clone(),
+            };
+            let limits = CallLimits::from_config(&self.limits);
+            let run = self.runtime.run(&plugin.loaded, plugin_call, &limits).await;
+            trace.timings_ms.plugin = millis(step);
+            trace.plugin = Some(PluginTrace {
+                version: plugin.version,
+                sha256: plugin.loaded.sha256().to_string(),
+                logs: run.logs,
+            });
+            let output = run.result.map_err(|error| fail("plugin", error.code(), error.to_string()))?;
+            variables = output.variables;
+            replies = output.replies;
+        }
+        trace.variables = variables.clone();
+
+        let step = Instant::now();
+        let replies = match replies {
+            Some(replies) => replies,
+            None => {
+                let mut scope = call.builtins();
+                scope.extend(variables);
+                let text = prepared
+                    .compiled
+                    .render_success(&scope)
+                    .map_err(|error| fail("reply", "missing_variable", error.to_string()))?;
+                vec![Reply::text(text)]
+            }
+        };
+        trace.timings_ms.reply = millis(step);
+        Ok(replies)
+    }
+}
+
+fn fail(stage: &'static str, code: impl Into<String>, message: String) -> TraceError {
+    TraceError { stage, code: code.into(), message }
+}
+
+fn upstream_trace(response: &UpstreamResponse) -> UpstreamTrace {
+    let shown = &response.body[..response.body.len().min(TRACE_BODY_BYTES)];
+    UpstreamTrace {
+        status: response.status,
+        headers: response.headers.clone(),
+        body: String::from_utf8_lossy(shown).into_owned(),
+        body_truncated: response.body.len() > TRACE_BODY_BYTES,
+    }
+}
+
+fn millis(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}

@@ -1,0 +1,190 @@
+//! Message → intent or fallback → replies. The product's main job, with no HTTP types: the API
+//! calls it, and so could any other front end.
+
+mod cache;
+mod execute;
+mod trace;
+
+
+
+use serde::Serialize;
+
+use crate::config::Limits;
+use crate::model::Reply;
+use crate::outbound::OutboundClient;
+use crate::plugin::{PluginError, PluginRuntime};
+use crate::store::{Fallback, SharedStore, StoreError, Turn};
+use crate::webhook::{FieldError, WebhookSpec};
+
+pub use trace::{Outcome, WebhookTrace};
+
+/// Said when a project has no fallback configured: the user still gets an answer.
+pub const NO_FALLBACK_TEXT: &str = "Sorry, I didn't understand that.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored webhook {webhook} is unreadable")]
+    CorruptWebhook {
+        webhook: String,
+        #[source]
+        cause: serde_json::Error,
+    },
+    #[error("stored plugin of webhook {webhook} failed to load")]
+    PluginLoad {
+        webhook: String,
+        #[source]
+        cause: PluginError,
+    },
+    #[error("background task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The answer to one chat message.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatAnswer {
+    pub send_id: String,
+    pub replies: Vec<Reply>,
+    pub intent: Option<String>,
+    pub fallback: bool,
+    pub outcome: Outcome,
+}
+
+pub struct Pipeline {
+    store: SharedStore,
+    runtime: PluginRuntime,
+    outbound: OutboundClient,
+    limits: Limits,
+    max_turns: usize,
+    cache: cache::Cache,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: SharedStore,
+        runtime: PluginRuntime,
+        outbound: OutboundClient,
+        limits: Limits,
+        max_turns: usize,
+    ) -> Self {
+        Self { store, runtime, outbound, limits, max_turns, cache: cache::Cache::default() }
+    }
+
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
+    /// Answers one user message and records the turn in the conversation.
+    pub async fn chat(
+        &self,
+        project: &str,
+        send_id: &str,
+        message: &str,
+    ) -> Result<ChatAnswer, PipelineError> {
+        let settings = self
+            .store
+            .get_project(project)
+            .await?
+            .ok_or_else(|| PipelineError::NotFound(format!("project {project}")))?;
+        let index = self.intent_index(project).await?;
+        let answer = match index.best_match(message, settings.match_threshold) {
+            Some(found) => {
+                let reply = index
+                    .response(&found.intent)
+                    .unwrap_or_else(|| NO_FALLBACK_TEXT.to_string());
+                ChatAnswer {
+                    send_id: send_id.to_string(),
+                    replies: vec![Reply::text(reply)],
+                    intent: Some(found.intent),
+                    fallback: false,
+                    outcome: Outcome::Matched,
+                }
+            }
+            None => self.fallback(project, send_id, message).await?,
+        };
+        let turn = Turn {
+            at: now_rfc3339(),
+            message: message.to_string(),
+            replies: serde_json::to_value(&answer.replies).unwrap_or_default(),
+            intent: answer.intent.clone(),
+            fallback: answer.fallback,
+            outcome: answer.outcome.as_str().to_string(),
+        };
+        self.store.append_turn(project, send_id, turn, self.max_turns).await?;
+        Ok(answer)
+    }
+
+    async fn fallback(
+        &self,
+        project: &str,
+        send_id: &str,
+        message: &str,
+    ) -> Result<ChatAnswer, PipelineError> {
+        let (replies, outcome) = match self.store.get_fallback(project).await? {
+            Some(Fallback::Text(text)) => (vec![Reply::text(text)], Outcome::Success),
+            Some(Fallback::Webhook(webhook)) => {
+                let trace = self.execute(project, &webhook, message, send_id).await?;
+                (trace.replies.clone(), trace.outcome)
+            }
+            None => (vec![Reply::text(NO_FALLBACK_TEXT)], Outcome::Failure),
+        };
+        Ok(ChatAnswer {
+            send_id: send_id.to_string(),
+            replies,
+            intent: None,
+            fallback: true,
+            outcome,
+        })
+    }
+
+    /// The test console: runs the webhook as a fallback would, records nothing, and answers
+    /// the whole trace with secrets scrubbed.
+    pub async fn test_webhook(
+        &self,
+        project: &str,
+        webhook: &str,
+        latest_message: &str,
+        send_id: &str,
+    ) -> Result<WebhookTrace, PipelineError> {
+        let secrets = self.store.secrets(project).await?;
+        let mut trace = self.execute(project, webhook, latest_message, send_id).await?;
+        trace.scrub(&secrets);
+        Ok(trace)
+    }
+
+    /// Checks a webhook definition against the operator's limits before it is saved.
+    pub fn validate_webhook(&self, spec: &WebhookSpec) -> Result<(), Vec<FieldError>> {
+        crate::webhook::validate(spec, &self.validation_limits())
+    }
+
+    /// Validates and compiles an upload (warming the runtime's cache), off the async threads.
+    pub async fn validate_plugin(&self, wasm: bytes::Bytes) -> Result<(), PluginError> {
+        let runtime = self.runtime.clone();
+        match tokio::task::spawn_blocking(move || runtime.load(&wasm)).await {
+            Ok(result) => result.map(|_| ()),
+            Err(_) => Err(PluginError::Busy),
+        }
+    }
+
+    pub fn forget_intents(&self, project: &str) {
+        self.cache.forget_intents(project);
+    }
+
+    pub fn forget_webhook(&self, project: &str, webhook: &str) {
+        self.cache.forget_webhook(project, webhook);
+    }
+
+    pub fn forget_project(&self, project: &str) {
+        self.cache.forget_project(project);
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+

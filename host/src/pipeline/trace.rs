@@ -1,0 +1,122 @@
+//! What one webhook execution did, step by step: the test console's answer and the source of the
+//! chat's replies.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{LogLine, Reply, Variables};
+use crate::webhook::RedactedRequest;
+
+/// How a message was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Matched,
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Matched => "matched",
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// The test console shows at most this much of the upstream body.
+pub const TRACE_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookTrace {
+    pub webhook: String,
+    /// The request as sent, secrets replaced by their `{secret.NAME}` placeholder.
+    pub request: Option<RedactedRequest>,
+    pub upstream: Option<UpstreamTrace>,
+    pub variables: Variables,
+    /// Variables the mapping looked for and did not find.
+    pub missing_variables: Vec<String>,
+    pub plugin: Option<PluginTrace>,
+    pub replies: Vec<Reply>,
+    pub outcome: Outcome,
+    pub error: Option<TraceError>,
+    pub timings_ms: Timings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamTrace {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub body_truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginTrace {
+    pub version: u32,
+    pub sha256: String,
+    pub logs: Vec<LogLine>,
+}
+
+/// Why an execution failed: the step, a stable code and a readable message.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceError {
+    pub stage: &'static str,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub request: f64,
+    pub upstream: f64,
+    pub mapping: f64,
+    pub plugin: f64,
+    pub reply: f64,
+    pub total: f64,
+}
+
+impl WebhookTrace {
+    /// Replaces every secret value wherever upstream or a plugin may have echoed it, so the test
+    /// console never shows one.
+    pub fn scrub(&mut self, secrets: &BTreeMap<String, String>) {
+        let values: Vec<(&str, String)> = secrets
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (value.as_str(), format!("{{secret.{name}}}")))
+            .collect();
+        if values.is_empty() {
+            return;
+        }
+        let clean = |text: &mut String| {
+            for (value, placeholder) in &values {
+                if text.contains(value) {
+                    *text = text.replace(value, placeholder);
+                }
+            }
+        };
+        if let Some(upstream) = &mut self.upstream {
+            clean(&mut upstream.body);
+            for (_, value) in &mut upstream.headers {
+                clean(value);
+            }
+        }
+        for value in self.variables.values_mut() {
+            clean(value);
+        }
+        for reply in &mut self.replies {
+            clean(&mut reply.text);
+        }
+        if let Some(plugin) = &mut self.plugin {
+            for line in &mut plugin.logs {
+                clean(&mut line.message);
+            }
+        }
+        if let Some(error) = &mut self.error {
+            clean(&mut error.message);
+        }
+    }
+}
