@@ -34,7 +34,9 @@ impl Pool {
         let mode: String =
             writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt(format!("journal mode is {mode}, WAL was refused")));
+            return Err(StoreError::Corrupt(format!(
+                "journal mode is {mode}, WAL was refused"
+            )));
         }
         // Under WAL, NORMAL never corrupts and loses nothing on a process crash; only the last
         // commits can be lost on power failure, a fair price for not fsyncing every chat turn.
@@ -44,7 +46,10 @@ impl Pool {
         migrations::apply(&mut writer)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) }),
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
         })
     }
 
@@ -77,7 +82,10 @@ impl Pool {
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let mut conn = readers.checkout()?;
-            let out = conn.transaction().map_err(StoreError::from).and_then(|tx| work(&tx));
+            let out = conn
+                .transaction()
+                .map_err(StoreError::from)
+                .and_then(|tx| work(&tx));
             readers.checkin(conn);
             out
         })
@@ -87,7 +95,11 @@ impl Pool {
 
 impl Readers {
     fn checkout(&self) -> Result<Connection, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         match idle {
             Some(conn) => Ok(conn),
             None => {
