@@ -129,6 +129,13 @@ pub trait Store: Send + Sync + 'static {
         project: &str,
         webhook: &str,
     ) -> Result<Option<ActivePlugin>, StoreError>;
+    /// The active version without its bytes: a cheap check of whether a cached compiled
+    /// component is still current (loading a 12 MiB plugin takes ~0.1 s).
+    async fn active_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<PluginVersion>, StoreError>;
     /// Every active plugin as `(project, webhook, plugin)`, to warm caches at start. Loads all
     /// their bytes at once.
     async fn all_active_plugins(&self) -> Result<Vec<(String, String, ActivePlugin)>, StoreError>;

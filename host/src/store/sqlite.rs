@@ -695,6 +695,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn active_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<PluginVersion>, StoreError> {
+        let (project, webhook) = (project.to_owned(), webhook.to_owned());
+        self.pool
+            .read(move |tx| {
+                Ok(tx
+                    .query_row(
+                        "SELECT v.version, v.sha256, v.size, v.uploaded_at FROM webhooks w \
+                         JOIN plugin_versions v ON v.project = w.project AND v.webhook = w.id \
+                              AND v.version = w.active_plugin \
+                         WHERE w.project = ?1 AND w.id = ?2",
+                        [&project, &webhook],
+                        plugin_version_row,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
     async fn all_active_plugins(&self) -> Result<Vec<(String, String, ActivePlugin)>, StoreError> {
         self.pool
             .read(|tx| {

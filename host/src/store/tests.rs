@@ -332,7 +332,15 @@ async fn plugin_versions_activate_rollback_detach() {
         b"second!"
     );
 
+    assert_eq!(
+        store.active_plugin_version("p", "w").await.unwrap(),
+        Some(v2.clone())
+    );
     store.activate_plugin_version("p", "w", 1).await.unwrap();
+    assert_eq!(
+        store.active_plugin_version("p", "w").await.unwrap(),
+        Some(v1.clone())
+    );
     let active = store.active_plugin("p", "w").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -357,6 +365,7 @@ async fn plugin_versions_activate_rollback_detach() {
     assert!(store.detach_plugin("p", "w").await.unwrap());
     assert!(!store.detach_plugin("p", "w").await.unwrap());
     assert_eq!(store.active_plugin("p", "w").await.unwrap(), None);
+    assert_eq!(store.active_plugin_version("p", "w").await.unwrap(), None);
     let listed = store.plugin_versions("p", "w").await.unwrap();
     assert_eq!(
         (listed.active, listed.versions.len()),
@@ -520,6 +529,10 @@ async fn another_projects_data_is_invisible() {
     ));
     assert!(!store.detach_plugin(t, "answer").await.unwrap());
     assert_eq!(store.active_plugin(t, "answer").await.unwrap(), None);
+    assert_eq!(
+        store.active_plugin_version(t, "answer").await.unwrap(),
+        None
+    );
     assert!(matches!(
         store
             .add_plugin_version(t, "answer", &digest(b"x"), b"x".to_vec())
