@@ -1,0 +1,48 @@
+//! `StoreError`: every way a persistence call can fail, named so the API can map each to a status.
+
+use thiserror::Error;
+
+/// Failures of the [`Store`](super::Store). `NotFound`, `Conflict` and `InUse` are the caller's
+/// business (404, 409, 409); every other variant is the host's fault and answers 500.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The named thing (`project p`, `webhook p/w`, `plugin version p/w/3`) does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The named thing already exists and may not be replaced.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The named thing is still referenced and was left as it was.
+    #[error("{0}")]
+    InUse(String),
+    /// The caller's sha256 is not the digest of the bytes: storing it would poison the blob
+    /// shared by every upload with that digest.
+    #[error("plugin sha256 {claimed} does not match its bytes ({actual})")]
+    DigestMismatch { claimed: String, actual: String },
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("store task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A stored JSON column no longer parses.
+    #[error("stored {what} is not valid JSON: {source}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored value breaks an invariant the schema cannot express.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database was written by a newer host; running older code over it could lose data.
+    #[error("database schema version {found} is newer than this host knows ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot format the current time: {0}")]
+    Clock(#[from] time::error::Format),
+}

@@ -1,0 +1,160 @@
+//! Persistence: the narrow async [`Store`] interface the API and pipeline use, and its SQLite backend.
+//!
+//! The trait is the seam for other backends (PostgreSQL later): callers hold a [`SharedStore`]
+//! and never see SQL. Ids arrive already validated; every method taking a `project` sees only
+//! that project's rows, and every change is one transaction (a failure changes nothing).
+
+mod error;
+mod migrations;
+mod pool;
+mod sqlite;
+mod types;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use sqlite::{DB_FILE, SqliteStore};
+pub use types::{
+    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
+    Turn, WebhookRecord,
+};
+
+/// The store as the server shares it between requests.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Everything the host keeps. `bool` results say whether the thing existed (deletes, updates)
+/// or was newly created (puts), so the API can pick 404/200/201 without a second query.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- projects ---
+
+    /// `Conflict` if the id is taken.
+    async fn create_project(&self, project: NewProject) -> Result<Project, StoreError>;
+    /// Ordered by id.
+    async fn list_projects(&self) -> Result<Vec<Project>, StoreError>;
+    async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError>;
+    /// For auth only; `Project` never carries it.
+    async fn project_key_hash(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Removes the project and everything of it (intents, webhooks, plugins, fallback, secrets,
+    /// conversations). `false` if there was no such project.
+    async fn delete_project(&self, id: &str) -> Result<bool, StoreError>;
+    /// `false` if there is no such project.
+    async fn set_match_threshold(&self, id: &str, threshold: f64) -> Result<bool, StoreError>;
+
+    // --- intents ---
+
+    /// Creates or replaces; `true` if created. `NotFound` if the project is gone.
+    async fn put_intent(&self, project: &str, intent: NewIntent) -> Result<bool, StoreError>;
+    /// Ordered by id.
+    async fn list_intents(&self, project: &str) -> Result<Vec<Intent>, StoreError>;
+    async fn get_intent(&self, project: &str, id: &str) -> Result<Option<Intent>, StoreError>;
+    async fn delete_intent(&self, project: &str, id: &str) -> Result<bool, StoreError>;
+
+    // --- webhooks ---
+
+    /// Creates or replaces the spec (its plugin versions are kept); `true` if created.
+    /// `NotFound` if the project is gone.
+    async fn put_webhook(
+        &self,
+        project: &str,
+        id: &str,
+        spec_json: &str,
+    ) -> Result<bool, StoreError>;
+    async fn get_webhook(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<WebhookRecord>, StoreError>;
+    /// Ordered by id.
+    async fn list_webhooks(&self, project: &str) -> Result<Vec<WebhookRecord>, StoreError>;
+    /// Deletes the webhook and all its plugin versions. `InUse` (and nothing changed) while it
+    /// is the project's fallback.
+    async fn delete_webhook(&self, project: &str, id: &str) -> Result<bool, StoreError>;
+
+    // --- fallback ---
+
+    /// `NotFound` if the project, or the webhook a `Fallback::Webhook` names, does not exist;
+    /// the previous fallback is then kept.
+    async fn set_fallback(&self, project: &str, fallback: Fallback) -> Result<(), StoreError>;
+    async fn get_fallback(&self, project: &str) -> Result<Option<Fallback>, StoreError>;
+
+    // --- secrets: write-only through the API ---
+
+    /// Creates or replaces; `true` if created. `NotFound` if the project is gone.
+    async fn put_secret(&self, project: &str, name: &str, value: &str) -> Result<bool, StoreError>;
+    /// Ordered by name.
+    async fn list_secret_names(&self, project: &str) -> Result<Vec<String>, StoreError>;
+    async fn delete_secret(&self, project: &str, name: &str) -> Result<bool, StoreError>;
+    /// Names to values, for the pipeline's `{secret.NAME}`; never for an API answer.
+    async fn secrets(&self, project: &str) -> Result<BTreeMap<String, String>, StoreError>;
+
+    // --- plugins ---
+
+    /// Stores the bytes as the webhook's next version (1, 2, 3..) and makes it active, in one
+    /// transaction. `sha256` is the lower-case hex digest of `wasm` (`DigestMismatch` if not);
+    /// identical bytes are stored once. `NotFound` if the webhook does not exist.
+    async fn add_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+        sha256: &str,
+        wasm: Vec<u8>,
+    ) -> Result<PluginVersion, StoreError>;
+    /// Oldest first. `NotFound` if the webhook does not exist.
+    async fn plugin_versions(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<PluginVersions, StoreError>;
+    /// Rollback (or forward): make a kept version the active one. `NotFound` if that version
+    /// (or the webhook) does not exist.
+    async fn activate_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+        version: u32,
+    ) -> Result<(), StoreError>;
+    /// The webhook runs without a plugin from now on; its versions are kept, so a later
+    /// `activate_plugin_version` re-attaches one. `false` if no plugin was active.
+    async fn detach_plugin(&self, project: &str, webhook: &str) -> Result<bool, StoreError>;
+    async fn active_plugin(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<ActivePlugin>, StoreError>;
+    /// The active version without its bytes: a cheap check of whether a cached compiled
+    /// component is still current (loading a 12 MiB plugin takes ~0.1 s).
+    async fn active_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<PluginVersion>, StoreError>;
+    /// Every active plugin as `(project, webhook, plugin)`, to warm caches at start. Loads all
+    /// their bytes at once.
+    async fn all_active_plugins(&self) -> Result<Vec<(String, String, ActivePlugin)>, StoreError>;
+
+    // --- conversations ---
+
+    /// Appends and keeps only the newest `max_turns` turns of the conversation.
+    /// `NotFound` if the project is gone.
+    async fn append_turn(
+        &self,
+        project: &str,
+        send_id: &str,
+        turn: Turn,
+        max_turns: usize,
+    ) -> Result<(), StoreError>;
+    /// Oldest first; `None` if the conversation has no turns.
+    async fn conversation(
+        &self,
+        project: &str,
+        send_id: &str,
+    ) -> Result<Option<Vec<Turn>>, StoreError>;
+}

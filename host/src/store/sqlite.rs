@@ -1,0 +1,816 @@
+//! `SqliteStore`: the [`Store`] on an embedded SQLite file, `fallback.db` in the data dir.
+//!
+//! Every method is one transaction on the blocking pool (see [`Pool`]), and every query that
+//! takes a project filters by it, so one tenant's rows never answer another's call.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::pool::Pool;
+use super::{
+    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
+    Store, StoreError, Turn, WebhookRecord,
+};
+
+/// The database file's name inside the data dir.
+pub const DB_FILE: &str = "fallback.db";
+
+pub struct SqliteStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+impl SqliteStore {
+    /// Opens `data_dir/fallback.db`, creating the directory and the database as needed and
+    /// migrating the schema. Blocking: call it at startup, before serving.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            pool: Pool::open(&data_dir.join(DB_FILE))?,
+        })
+    }
+}
+
+/// Now, as RFC 3339 UTC with milliseconds: fixed width, so stored timestamps sort as text.
+fn now() -> Result<String, StoreError> {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    Ok(OffsetDateTime::now_utc().format(format)?)
+}
+
+fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::Json { what, source })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
+}
+
+fn project_exists(tx: &Transaction<'_>, project: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM projects WHERE id = ?1",
+            [project],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn require_project(tx: &Transaction<'_>, project: &str) -> Result<(), StoreError> {
+    if project_exists(tx, project)? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("project {project}")))
+    }
+}
+
+fn webhook_exists(tx: &Transaction<'_>, project: &str, webhook: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM webhooks WHERE project = ?1 AND id = ?2",
+            [project, webhook],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn require_webhook(tx: &Transaction<'_>, project: &str, webhook: &str) -> Result<(), StoreError> {
+    if webhook_exists(tx, project, webhook)? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("webhook {project}/{webhook}")))
+    }
+}
+
+/// Drops plugin bytes no version points at any more, so deletes give the space back.
+fn collect_orphan_blobs(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM plugin_blobs WHERE NOT EXISTS \
+         (SELECT 1 FROM plugin_versions v WHERE v.sha256 = plugin_blobs.sha256)",
+        [],
+    )?;
+    Ok(())
+}
+
+const PROJECT_COLUMNS: &str = "id, name, match_threshold, created_at";
+
+fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        match_threshold: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+/// An intent's columns as stored, before its JSON lists are decoded.
+type IntentColumns = (String, String, String, String);
+
+fn intent_columns(row: &Row<'_>) -> rusqlite::Result<IntentColumns> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn intent_from((id, examples, responses, updated_at): IntentColumns) -> Result<Intent, StoreError> {
+    Ok(Intent {
+        id,
+        examples: from_json(&examples, "intent examples")?,
+        responses: from_json(&responses, "intent responses")?,
+        updated_at,
+    })
+}
+
+fn webhook_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
+    Ok(WebhookRecord {
+        id: row.get(0)?,
+        spec: row.get(1)?,
+        updated_at: row.get(2)?,
+    })
+}
+
+fn plugin_version_row(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
+    Ok(PluginVersion {
+        version: row.get(0)?,
+        sha256: row.get(1)?,
+        size: row.get(2)?,
+        uploaded_at: row.get(3)?,
+    })
+}
+
+fn active_plugin_row(row: &Row<'_>) -> rusqlite::Result<ActivePlugin> {
+    Ok(ActivePlugin {
+        version: row.get(0)?,
+        sha256: row.get(1)?,
+        wasm: row.get(2)?,
+    })
+}
+
+/// A turn's columns as stored, before its replies are decoded.
+type TurnColumns = (String, String, String, Option<String>, bool, String);
+
+fn turn_from(
+    (at, message, replies, intent, fallback, outcome): TurnColumns,
+) -> Result<Turn, StoreError> {
+    Ok(Turn {
+        at,
+        message,
+        replies: from_json(&replies, "turn replies")?,
+        intent,
+        fallback,
+        outcome,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_project(&self, project: NewProject) -> Result<Project, StoreError> {
+        self.pool
+            .write(move |tx| {
+                if project_exists(tx, &project.id)? {
+                    return Err(StoreError::Conflict(format!("project {}", project.id)));
+                }
+                let created_at = now()?;
+                tx.execute(
+                    "INSERT INTO projects (id, name, key_hash, match_threshold, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        project.id,
+                        project.name,
+                        project.key_hash,
+                        project.match_threshold,
+                        created_at
+                    ],
+                )?;
+                Ok(Project {
+                    id: project.id,
+                    name: project.name,
+                    match_threshold: project.match_threshold,
+                    created_at,
+                })
+            })
+            .await
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
+        self.pool
+            .read(|tx| {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects ORDER BY id"
+                ))?;
+                let rows = stmt.query_map([], project_row)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError> {
+        let id = id.to_owned();
+        self.pool
+            .read(move |tx| {
+                Ok(tx
+                    .query_row(
+                        &format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"),
+                        [&id],
+                        project_row,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn project_key_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let id = id.to_owned();
+        self.pool
+            .read(move |tx| {
+                Ok(tx
+                    .query_row(
+                        "SELECT key_hash FROM projects WHERE id = ?1",
+                        [&id],
+                        |row| row.get(0),
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.pool
+            .write(move |tx| {
+                let deleted = tx.execute("DELETE FROM projects WHERE id = ?1", [&id])?;
+                collect_orphan_blobs(tx)?;
+                Ok(deleted > 0)
+            })
+            .await
+    }
+
+    async fn set_match_threshold(&self, id: &str, threshold: f64) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.pool
+            .write(move |tx| {
+                let updated = tx.execute(
+                    "UPDATE projects SET match_threshold = ?2 WHERE id = ?1",
+                    params![id, threshold],
+                )?;
+                Ok(updated > 0)
+            })
+            .await
+    }
+
+    async fn put_intent(&self, project: &str, intent: NewIntent) -> Result<bool, StoreError> {
+        let project = project.to_owned();
+        self.pool
+            .write(move |tx| {
+                require_project(tx, &project)?;
+                let existed = tx
+                    .query_row(
+                        "SELECT 1 FROM intents WHERE project = ?1 AND id = ?2",
+                        [&project, &intent.id],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                tx.execute(
+                    "INSERT INTO intents (project, id, examples, responses, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (project, id) DO UPDATE SET examples = excluded.examples, \
+                     responses = excluded.responses, updated_at = excluded.updated_at",
+                    params![
+                        project,
+                        intent.id,
+                        to_json(&intent.examples, "intent examples")?,
+                        to_json(&intent.responses, "intent responses")?,
+                        now()?
+                    ],
+                )?;
+                Ok(!existed)
+            })
+            .await
+    }
+
+    async fn list_intents(&self, project: &str) -> Result<Vec<Intent>, StoreError> {
+        let project = project.to_owned();
+        self.pool
+            .read(move |tx| {
+                let mut stmt = tx.prepare(
+                    "SELECT id, examples, responses, updated_at FROM intents \
+                     WHERE project = ?1 ORDER BY id",
+                )?;
+                let rows = stmt.query_map([&project], intent_columns)?;
+                rows.map(|row| intent_from(row?)).collect()
+            })
+            .await
+    }
+
+    async fn get_intent(&self, project: &str, id: &str) -> Result<Option<Intent>, StoreError> {
+        let (project, id) = (project.to_owned(), id.to_owned());
+        self.pool
+            .read(move |tx| {
+                tx.query_row(
+                    "SELECT id, examples, responses, updated_at FROM intents \
+                     WHERE project = ?1 AND id = ?2",
+                    [&project, &id],
+                    intent_columns,
+                )
+                .optional()?
+                .map(intent_from)
+                .transpose()
+            })
+            .await
+    }
+
+    async fn delete_intent(&self, project: &str, id: &str) -> Result<bool, StoreError> {
+        let (project, id) = (project.to_owned(), id.to_owned());
+        self.pool
+            .write(move |tx| {
+                let deleted = tx.execute(
+                    "DELETE FROM intents WHERE project = ?1 AND id = ?2",
+                    [&project, &id],
+                )?;
+                Ok(deleted > 0)
+            })
+            .await
+    }
+
+    async fn put_webhook(
+        &self,
+        project: &str,
+        id: &str,
+        spec_json: &str,
+    ) -> Result<bool, StoreError> {
+        let (project, id, spec) = (project.to_owned(), id.to_owned(), spec_json.to_owned());
+        self.pool
+            .write(move |tx| {
+                require_project(tx, &project)?;
+                let existed = webhook_exists(tx, &project, &id)?;
+                // An upsert, not INSERT OR REPLACE: replacing would delete the row and cascade
+                // away the webhook's plugin versions.
+                tx.execute(
+                    "INSERT INTO webhooks (project, id, spec, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (project, id) DO UPDATE SET spec = excluded.spec, \
+                     updated_at = excluded.updated_at",
+                    params![project, id, spec, now()?],
+                )?;
+                Ok(!existed)
+            })
+            .await
+    }
+
+    async fn get_webhook(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        let (project, id) = (project.to_owned(), id.to_owned());
+        self.pool
+            .read(move |tx| {
+                Ok(tx
+                    .query_row(
+                        "SELECT id, spec, updated_at FROM webhooks WHERE project = ?1 AND id = ?2",
+                        [&project, &id],
+                        webhook_row,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn list_webhooks(&self, project: &str) -> Result<Vec<WebhookRecord>, StoreError> {
+        let project = project.to_owned();
+        self.pool
+            .read(move |tx| {
+                let mut stmt = tx.prepare(
+                    "SELECT id, spec, updated_at FROM webhooks WHERE project = ?1 ORDER BY id",
+                )?;
+                let rows = stmt.query_map([&project], webhook_row)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    async fn delete_webhook(&self, project: &str, id: &str) -> Result<bool, StoreError> {
+        let (project, id) = (project.to_owned(), id.to_owned());
+        self.pool
+            .write(move |tx| {
+                let is_fallback = tx
+                    .query_row(
+                        "SELECT 1 FROM fallbacks WHERE project = ?1 AND webhook = ?2",
+                        [&project, &id],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if is_fallback {
+                    return Err(StoreError::InUse(format!(
+                        "webhook {project}/{id} is the project's fallback"
+                    )));
+                }
+                let deleted = tx.execute(
+                    "DELETE FROM webhooks WHERE project = ?1 AND id = ?2",
+                    [&project, &id],
+                )?;
+                collect_orphan_blobs(tx)?;
+                Ok(deleted > 0)
+            })
+            .await
+    }
+
+    async fn set_fallback(&self, project: &str, fallback: Fallback) -> Result<(), StoreError> {
+        let project = project.to_owned();
+        self.pool
+            .write(move |tx| {
+                require_project(tx, &project)?;
+                let (text, webhook) = match fallback {
+                    Fallback::Text(text) => (Some(text), None),
+                    Fallback::Webhook(webhook) => {
+                        require_webhook(tx, &project, &webhook)?;
+                        (None, Some(webhook))
+                    }
+                };
+                tx.execute(
+                    "INSERT INTO fallbacks (project, text, webhook) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (project) DO UPDATE SET text = excluded.text, \
+                     webhook = excluded.webhook",
+                    params![project, text, webhook],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_fallback(&self, project: &str) -> Result<Option<Fallback>, StoreError> {
+        let project = project.to_owned();
+        self.pool
+            .read(move |tx| {
+                let row = tx
+                    .query_row(
+                        "SELECT text, webhook FROM fallbacks WHERE project = ?1",
+                        [&project],
+                        |row| {
+                            Ok((
+                                row.get::<_, Option<String>>(0)?,
+                                row.get::<_, Option<String>>(1)?,
+                            ))
+                        },
+                    )
+                    .optional()?;
+                match row {
+                    None => Ok(None),
+                    Some((Some(text), None)) => Ok(Some(Fallback::Text(text))),
+                    Some((None, Some(webhook))) => Ok(Some(Fallback::Webhook(webhook))),
+                    Some(_) => Err(StoreError::Corrupt(format!(
+                        "fallback of project {project} is not exactly one of text and webhook"
+                    ))),
+                }
+            })
+            .await
+    }
+
+    async fn put_secret(&self, project: &str, name: &str, value: &str) -> Result<bool, StoreError> {
+        let (project, name, value) = (project.to_owned(), name.to_owned(), value.to_owned());
+        self.pool
+            .write(move |tx| {
+                require_project(tx, &project)?;
+                let existed = tx
+                    .query_row(
+                        "SELECT 1 FROM secrets WHERE project = ?1 AND name = ?2",
+                        [&project, &name],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                tx.execute(
+                    "INSERT INTO secrets (project, name, value) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (project, name) DO UPDATE SET value = excluded.value",
+                    [&project, &name, &value],
+                )?;
+                Ok(!existed)
+            })
+            .await
+    }
+
+    async fn list_secret_names(&self, project: &str) -> Result<Vec<String>, StoreError> {
+        let project = project.to_owned();
+        self.pool
+            .read(move |tx| {
+                let mut stmt =
+                    tx.prepare("SELECT name FROM secrets WHERE project = ?1 ORDER BY name")?;
+                let rows = stmt.query_map([&project], |row| row.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    async fn delete_secret(&self, project: &str, name: &str) -> Result<bool, StoreError> {
+        let (project, name) = (project.to_owned(), name.to_owned());
+        self.pool
+            .write(move |tx| {
+                let deleted = tx.execute(
+                    "DELETE FROM secrets WHERE project = ?1 AND name = ?2",
+                    [&project, &name],
+                )?;
+                Ok(deleted > 0)
+            })
+            .await
+    }
+
+    async fn secrets(&self, project: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        let project = project.to_owned();
+        self.pool
+            .read(move |tx| {
+                let mut stmt = tx.prepare("SELECT name, value FROM secrets WHERE project = ?1")?;
+                let rows = stmt.query_map([&project], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    async fn add_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+        sha256: &str,
+        wasm: Vec<u8>,
+    ) -> Result<PluginVersion, StoreError> {
+        let (project, webhook, sha256) =
+            (project.to_owned(), webhook.to_owned(), sha256.to_owned());
+        // Hash before taking the writer, so a 32 MiB upload does not hold up other writes.
+        let (wasm, sha256) = tokio::task::spawn_blocking(move || {
+            let actual = hex::encode(Sha256::digest(&wasm));
+            if actual == sha256 {
+                Ok((wasm, sha256))
+            } else {
+                Err(StoreError::DigestMismatch {
+                    claimed: sha256,
+                    actual,
+                })
+            }
+        })
+        .await??;
+        self.pool
+            .write(move |tx| {
+                require_webhook(tx, &project, &webhook)?;
+                let next: i64 = tx.query_row(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM plugin_versions \
+                     WHERE project = ?1 AND webhook = ?2",
+                    [&project, &webhook],
+                    |row| row.get(0),
+                )?;
+                let version = u32::try_from(next).map_err(|_| {
+                    StoreError::Corrupt(format!("plugin version {next} of {project}/{webhook}"))
+                })?;
+                let size = u64::try_from(wasm.len())
+                    .map_err(|_| StoreError::Corrupt("plugin larger than u64".to_owned()))?;
+                let uploaded_at = now()?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO plugin_blobs (sha256, wasm) VALUES (?1, ?2)",
+                    params![sha256, wasm],
+                )?;
+                tx.execute(
+                    "INSERT INTO plugin_versions (project, webhook, version, sha256, size, uploaded_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![project, webhook, version, sha256, size, uploaded_at],
+                )?;
+                tx.execute(
+                    "UPDATE webhooks SET active_plugin = ?3 WHERE project = ?1 AND id = ?2",
+                    params![project, webhook, version],
+                )?;
+                Ok(PluginVersion { version, sha256, size, uploaded_at })
+            })
+            .await
+    }
+
+    async fn plugin_versions(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<PluginVersions, StoreError> {
+        let (project, webhook) = (project.to_owned(), webhook.to_owned());
+        self.pool
+            .read(move |tx| {
+                let active: Option<u32> = tx
+                    .query_row(
+                        "SELECT active_plugin FROM webhooks WHERE project = ?1 AND id = ?2",
+                        [&project, &webhook],
+                        |row| row.get(0),
+                    )
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound(format!("webhook {project}/{webhook}")))?;
+                let mut stmt = tx.prepare(
+                    "SELECT version, sha256, size, uploaded_at FROM plugin_versions \
+                     WHERE project = ?1 AND webhook = ?2 ORDER BY version",
+                )?;
+                let versions = stmt
+                    .query_map([&project, &webhook], plugin_version_row)?
+                    .collect::<Result<_, _>>()?;
+                Ok(PluginVersions { active, versions })
+            })
+            .await
+    }
+
+    async fn activate_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+        version: u32,
+    ) -> Result<(), StoreError> {
+        let (project, webhook) = (project.to_owned(), webhook.to_owned());
+        self.pool
+            .write(move |tx| {
+                let exists = tx
+                    .query_row(
+                        "SELECT 1 FROM plugin_versions \
+                         WHERE project = ?1 AND webhook = ?2 AND version = ?3",
+                        params![project, webhook, version],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !exists {
+                    return Err(StoreError::NotFound(format!(
+                        "plugin version {project}/{webhook}/{version}"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE webhooks SET active_plugin = ?3 WHERE project = ?1 AND id = ?2",
+                    params![project, webhook, version],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn detach_plugin(&self, project: &str, webhook: &str) -> Result<bool, StoreError> {
+        let (project, webhook) = (project.to_owned(), webhook.to_owned());
+        self.pool
+            .write(move |tx| {
+                let detached = tx.execute(
+                    "UPDATE webhooks SET active_plugin = NULL \
+                     WHERE project = ?1 AND id = ?2 AND active_plugin IS NOT NULL",
+                    [&project, &webhook],
+                )?;
+                Ok(detached > 0)
+            })
+            .await
+    }
+
+    async fn active_plugin(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<ActivePlugin>, StoreError> {
+        let (project, webhook) = (project.to_owned(), webhook.to_owned());
+        self.pool
+            .read(move |tx| {
+                Ok(tx
+                    .query_row(
+                        "SELECT v.version, v.sha256, b.wasm FROM webhooks w \
+                         JOIN plugin_versions v ON v.project = w.project AND v.webhook = w.id \
+                              AND v.version = w.active_plugin \
+                         JOIN plugin_blobs b ON b.sha256 = v.sha256 \
+                         WHERE w.project = ?1 AND w.id = ?2",
+                        [&project, &webhook],
+                        active_plugin_row,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn active_plugin_version(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<PluginVersion>, StoreError> {
+        let (project, webhook) = (project.to_owned(), webhook.to_owned());
+        self.pool
+            .read(move |tx| {
+                Ok(tx
+                    .query_row(
+                        "SELECT v.version, v.sha256, v.size, v.uploaded_at FROM webhooks w \
+                         JOIN plugin_versions v ON v.project = w.project AND v.webhook = w.id \
+                              AND v.version = w.active_plugin \
+                         WHERE w.project = ?1 AND w.id = ?2",
+                        [&project, &webhook],
+                        plugin_version_row,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn all_active_plugins(&self) -> Result<Vec<(String, String, ActivePlugin)>, StoreError> {
+        self.pool
+            .read(|tx| {
+                let mut stmt = tx.prepare(
+                    "SELECT w.project, w.id, v.version, v.sha256, b.wasm FROM webhooks w \
+                     JOIN plugin_versions v ON v.project = w.project AND v.webhook = w.id \
+                          AND v.version = w.active_plugin \
+                     JOIN plugin_blobs b ON b.sha256 = v.sha256 \
+                     ORDER BY w.project, w.id",
+                )?;
+                let rows = stmt.query_map([], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        ActivePlugin {
+                            version: row.get(2)?,
+                            sha256: row.get(3)?,
+                            wasm: row.get(4)?,
+                        },
+                    ))
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    async fn append_turn(
+        &self,
+        project: &str,
+        send_id: &str,
+        turn: Turn,
+        max_turns: usize,
+    ) -> Result<(), StoreError> {
+        let (project, send_id) = (project.to_owned(), send_id.to_owned());
+        let max_turns = i64::try_from(max_turns).unwrap_or(i64::MAX);
+        self.pool
+            .write(move |tx| {
+                require_project(tx, &project)?;
+                let seq: i64 = tx.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE project = ?1 AND send_id = ?2",
+                    [&project, &send_id],
+                    |row| row.get(0),
+                )?;
+                tx.execute(
+                    "INSERT INTO turns (project, send_id, seq, at, message, replies, intent, fallback, outcome) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        project,
+                        send_id,
+                        seq,
+                        turn.at,
+                        turn.message,
+                        to_json(&turn.replies, "turn replies")?,
+                        turn.intent,
+                        turn.fallback,
+                        turn.outcome
+                    ],
+                )?;
+                tx.execute(
+                    "DELETE FROM turns WHERE project = ?1 AND send_id = ?2 AND seq <= ?3",
+                    params![project, send_id, seq.saturating_sub(max_turns)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn conversation(
+        &self,
+        project: &str,
+        send_id: &str,
+    ) -> Result<Option<Vec<Turn>>, StoreError> {
+        let (project, send_id) = (project.to_owned(), send_id.to_owned());
+        self.pool
+            .read(move |tx| {
+                let mut stmt = tx.prepare(
+                    "SELECT at, message, replies, intent, fallback, outcome FROM turns \
+                     WHERE project = ?1 AND send_id = ?2 ORDER BY seq",
+                )?;
+                let rows = stmt.query_map([&project, &send_id], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                })?;
+                let turns = rows
+                    .map(|row| turn_from(row?))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((!turns.is_empty()).then_some(turns))
+            })
+            .await
+    }
+}
