@@ -16,7 +16,7 @@ use crate::api::new_project_key;
 use crate::auth::hash_token;
 use crate::config::Config;
 use crate::server::{Host, shutdown_signal};
-use crate::store::{Fallback, Intent, NewProject};
+use crate::store::{Fallback, NewIntent, NewProject};
 use crate::webhook::WebhookSpec;
 
 /// The json-reply example plugin, built from `plugins/json-reply` by the build script.
@@ -84,11 +84,10 @@ async fn seed(host: &Host, answers: SocketAddr) -> anyhow::Result<String> {
         store
             .put_intent(
                 PROJECT,
-                Intent {
+                NewIntent {
                     id: id.into(),
                     examples: examples.iter().map(|text| text.to_string()).collect(),
                     responses: vec![response.to_string()],
-                    updated_at: String::new(),
                 },
             )
             .await?;

@@ -43,7 +43,7 @@ pub struct Host {
 
 impl Host {
     pub async fn build(config: Config) -> Result<Self, ServerError> {
-        let store = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let store = Arc::new(SqliteStore::open(&config.data_dir)?);
         let (admin, generated_admin_token) =
             load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
         let runtime = PluginRuntime::new(RuntimeOptions {

@@ -10,7 +10,7 @@ use super::auth::{ProjectAccess, ensure_id};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::store::Intent;
+use crate::store::NewIntent;
 
 const MAX_ITEMS: usize = 1000;
 const MAX_TEXT_CHARS: usize = 2000;
@@ -31,11 +31,10 @@ pub async fn put(
     ensure_id("intent", &intent)?;
     check_texts("examples", &body.examples)?;
     check_texts("responses", &body.responses)?;
-    let saved = Intent {
+    let saved = NewIntent {
         id: intent.clone(),
         examples: body.examples,
         responses: body.responses,
-        updated_at: String::new(),
     };
     state.store.put_intent(&access.project, saved).await?;
     state.pipeline.forget_intents(&access.project);
