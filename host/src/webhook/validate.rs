@@ -16,7 +16,7 @@ use super::builtins::{BUILTIN_NAMES, is_builtin};
 use super::mapping::CompiledExtract;
 use super::request::{CompiledBody, JsonTemplate};
 use super::spec::{BodySpec, WebhookSpec};
-use super::template::{Template, is_forbidden_in_header, is_identifier, secret_name};
+use super::template::{Encoding, Template, is_forbidden_in_header, is_identifier, secret_name};
 use crate::config::Limits;
 
 /// Methods a webhook may use. HEAD is left out: it has no body to map into a reply.
@@ -180,43 +180,13 @@ impl Checker {
 
     fn url(&mut self, source: &str) -> Option<Template> {
         let template = self.template(source, "url", Scope::Request)?;
-        let before = self.errors.len();
-        if template.literals().any(|l| l.contains('#')) {
-            self.error("url", "a URL fragment (`#…`) is never sent: remove it");
-        }
-        // The scheme and the host must be written out: a value from a variable could otherwise choose
-        // where the request goes (and the network policy would be the only line of defence).
-        let has_variables = template.variables().next().is_some();
-        let prefix = template.literal_prefix();
-        let authority_is_literal = prefix
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest.contains(['/', '?']));
-        if has_variables && !authority_is_literal {
-            self.error("url", "the scheme and host must be written out, not come from a variable");
-        }
-        // Every hole rendered as a harmless value: what remains is the bot builder's text, which must parse.
-        let sample = template.render(super::template::Encoding::UrlComponent, |_| Some("x"));
-        match sample.map(|s| s.parse::<http::Uri>()) {
-            Ok(Ok(uri)) => {
-                let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
-                match scheme.as_deref() {
-                    Some("http" | "https") => {}
-                    Some(other) => self.error("url", format!("scheme `{other}` is not allowed: use http or https")),
-                    None => self.error("url", "must be an absolute http:// or https:// URL"),
-                }
-                match uri.authority() {
-                    Some(a) if a.as_str().contains('@') => self.error(
-                        "url",
-                        "credentials in the URL are not allowed: put them in a header with {secret.NAME}",
-                    ),
-                    Some(a) if !a.host().is_empty() => {}
-                    _ => self.error("url", "the URL has no host"),
-                }
+        match url_problem(&template) {
+            Some(problem) => {
+                self.error("url", problem);
+                None
             }
-            Ok(Err(e)) => self.error("url", format!("not a valid URL: {e}")),
-            Err(e) => self.error("url", e.to_string()),
+            None => Some(template),
         }
-        (self.errors.len() == before).then_some(template)
     }
 
     fn headers(&mut self, headers: &BTreeMap<String, String>) -> Option<Vec<(HeaderName, Template)>> {
@@ -350,6 +320,40 @@ impl Checker {
     }
 }
 
+/// The first thing wrong with a URL template whose names are already known to be fine.
+fn url_problem(template: &Template) -> Option<String> {
+    // Every hole rendered as a harmless value: what remains is the bot builder's text, which must parse.
+    let sample = template.render(Encoding::UrlComponent, |_| Some("x")).ok()?;
+    let uri = match sample.parse::<http::Uri>() {
+        Ok(uri) => uri,
+        Err(e) => return Some(format!("not a valid URL: {e}")),
+    };
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("http" | "https") => {}
+        Some(other) => return Some(format!("scheme `{other}` is not allowed: use http or https")),
+        None => return Some("must be an absolute http:// or https:// URL".to_owned()),
+    }
+    match uri.authority() {
+        Some(a) if a.as_str().contains('@') => {
+            return Some("credentials in the URL are not allowed: put them in a header with {secret.NAME}".to_owned());
+        }
+        Some(a) if !a.host().is_empty() => {}
+        _ => return Some("the URL has no host".to_owned()),
+    }
+    if template.literals().any(|l| l.contains('#')) {
+        return Some("a URL fragment (`#…`) is never sent: remove it".to_owned());
+    }
+    // The scheme and the host must be written out: a value from a variable could otherwise choose
+    // where the request goes (and the network policy would be the only line of defence).
+    let has_variables = template.variables().next().is_some();
+    let authority_is_literal =
+        template.literal_prefix().split_once("://").is_some_and(|(_, rest)| rest.contains(['/', '?']));
+    if has_variables && !authority_is_literal {
+        return Some("the scheme and host must be written out, not come from a variable".to_owned());
+    }
+    None
+}
+
 /// Why `name` cannot be an extracted or plugin variable, if it cannot.
 fn variable_name_problem(name: &str) -> Option<String> {
     if !is_identifier(name) {
@@ -386,4 +390,219 @@ fn scope_problem(name: &str, scope: Scope<'_>) -> Option<String> {
 /// `.name` for identifiers, `["…"]` otherwise, so a field path stays unambiguous.
 pub(crate) fn path_key(key: &str) -> String {
     if is_identifier(key) { format!(".{key}") } else { format!("[{}]", Value::String(key.to_owned())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(value: Value) -> WebhookSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// The design's example, with `patch` merged over it at the top level and in `response`.
+    fn example(patch: Value) -> WebhookSpec {
+        let mut base = json!({
+            "method": "GET",
+            "url": "http://localhost:8081/chat?input={latest_message}&chatId={send_id}",
+            "headers": {"Authorization": "Bearer {secret.upstream_key}"},
+            "body": null,
+            "timeout_ms": 5000,
+            "retries": 0,
+            "response": {
+                "extract": {"reply": "$.message"},
+                "success": "{reply}",
+                "failure": "Sorry, I can't answer that right now."
+            },
+            "plugin_config": {}
+        });
+        for (k, v) in patch.as_object().unwrap() {
+            if k == "response" {
+                for (rk, rv) in v.as_object().unwrap() {
+                    base["response"][rk] = rv.clone();
+                }
+            } else {
+                base[k] = v.clone();
+            }
+        }
+        spec(base)
+    }
+
+    fn errors(patch: Value) -> Vec<FieldError> {
+        validate(&example(patch), &ValidationLimits::default()).unwrap_err()
+    }
+
+    /// Asserts exactly one error, on `field`, whose message contains `needle`.
+    fn assert_one(patch: Value, field: &str, needle: &str) {
+        let errs = errors(patch.clone());
+        assert_eq!(errs.len(), 1, "{patch}: {errs:?}");
+        assert_eq!(errs[0].field, field, "{patch}: {errs:?}");
+        assert!(errs[0].message.contains(needle), "{patch}: `{}` lacks `{needle}`", errs[0].message);
+    }
+
+    #[test]
+    fn the_design_example_is_valid() {
+        assert_eq!(validate(&example(json!({})), &ValidationLimits::default()), Ok(()));
+        let minimal = spec(json!({"url": "https://api.example.com/x", "response": {"extract": {"reply": "$.a"}}}));
+        let compiled = CompiledWebhook::compile(&minimal, &ValidationLimits::default()).unwrap();
+        assert_eq!(compiled.timeout(), Duration::from_secs(5), "the operator's default");
+        assert_eq!(compiled.retries(), 0);
+        assert_eq!(compiled.plugin_config(), "{}");
+    }
+
+    #[test]
+    fn the_default_timeout_follows_the_operator() {
+        let limits = ValidationLimits {
+            timeout_default: Duration::from_secs(2),
+            timeout_max: Duration::from_secs(10),
+            retries_max: 2,
+        };
+        let no_timeout = spec(json!({"url": "http://a.example/", "response": {"success": "ok"}}));
+        assert_eq!(CompiledWebhook::compile(&no_timeout, &limits).unwrap().timeout(), Duration::from_secs(2));
+        let errs = validate(&example(json!({"timeout_ms": 10_001, "retries": 3})), &limits).unwrap_err();
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["timeout_ms", "retries"]);
+        assert!(validate(&example(json!({"timeout_ms": 10_000, "retries": 2})), &limits).is_ok());
+    }
+
+    #[test]
+    fn url_problems_name_the_url() {
+        assert_one(json!({"url": "http://localhost/chat?q={area}"}), "url", "unknown variable `{area}`");
+        assert_one(json!({"url": "ftp://files.example/x"}), "url", "scheme `ftp`");
+        assert_one(json!({"url": "http:///chat"}), "url", "");
+        assert_one(json!({"url": "/chat?q={latest_message}"}), "url", "");
+        assert_one(json!({"url": "localhost:8081/chat"}), "url", "");
+        assert_one(json!({"url": "http://{secret.host}/chat"}), "url", "must be written out");
+        assert_one(json!({"url": "http://api.example{latest_message}"}), "url", "must be written out");
+        assert_one(json!({"url": "http://user:pw@api.example/x"}), "url", "credentials");
+        assert_one(json!({"url": "http://api.example/x#top"}), "url", "fragment");
+        assert_one(json!({"url": "http://api.example/a b"}), "url", "not a valid URL");
+        assert_one(json!({"url": "http://api.example/{latest_message"}), "url", "unclosed `{` at position 19");
+        assert_one(json!({"url": "http://api.example/}"}), "url", "stray `}` at position 19");
+        assert!(validate(&example(json!({"url": "HTTPS://api.example:8443/v1/{send_id}/x?k={secret.k}"})), &ValidationLimits::default()).is_ok());
+        assert!(validate(&example(json!({"url": "http://[::1]:8081/chat"})), &ValidationLimits::default()).is_ok());
+    }
+
+    #[test]
+    fn method_must_be_a_supported_uppercase_verb() {
+        assert_one(json!({"method": "FETCH"}), "method", "not supported");
+        assert_one(json!({"method": "get"}), "method", "uppercase");
+        assert_one(json!({"method": "HEAD"}), "method", "not supported");
+    }
+
+    #[test]
+    fn header_problems_name_the_header() {
+        assert_one(json!({"headers": {"X-Note": "a\r\nX-Evil: 1"}}), "headers[\"X-Note\"]", "line break");
+        assert_one(json!({"headers": {"X-Note": "tab\tok {nope}"}}), "headers[\"X-Note\"]", "unknown variable `{nope}`");
+        assert_one(json!({"headers": {"Host": "evil.example"}}), "headers.Host", "set by the HTTP client");
+        assert_one(json!({"headers": {"content-length": "3"}}), "headers[\"content-length\"]", "set by the HTTP client");
+        assert_one(json!({"headers": {"Transfer-Encoding": "chunked"}}), "headers[\"Transfer-Encoding\"]", "");
+        assert_one(json!({"headers": {"Connection": "close"}}), "headers.Connection", "");
+        assert_one(json!({"headers": {"Bad Name": "x"}}), "headers[\"Bad Name\"]", "not a valid header name");
+        let errs = errors(json!({"headers": {"X-A": "1", "x-a": "2"}}));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].message.contains("twice"));
+    }
+
+    #[test]
+    fn body_problems_name_the_body_field() {
+        assert_one(json!({"method": "POST", "body": {"type": "xml", "content": "<a/>"}}), "body.type", "unknown body type `xml`");
+        assert_one(json!({"body": {"type": "text", "content": "x"}}), "body", "GET request carries no body");
+        assert_one(json!({"method": "POST", "body": {"type": "text", "content": 3}}), "body.content", "must be a string");
+        assert_one(json!({"method": "POST", "body": {"type": "form", "content": "a=b"}}), "body.content", "object of strings");
+        assert_one(json!({"method": "POST", "body": {"type": "form", "content": {"a": 1}}}), "body.content.a", "must be a string");
+        assert_one(
+            json!({"method": "POST", "body": {"type": "json", "content": {"q": ["{latest_message}", "{area}"]}}}),
+            "body.content.q[1]",
+            "unknown variable `{area}`",
+        );
+        assert_one(
+            json!({"method": "PUT", "body": {"type": "json", "content": {"a b": "{x"}}}),
+            "body.content[\"a b\"]",
+            "unclosed",
+        );
+        assert!(validate(
+            &example(json!({"method": "PATCH", "body": {"type": "json", "content": [1, null, {"k": "{secret.s} {{}}"}]}})),
+            &ValidationLimits::default()
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert_one(json!({"timeout_ms": 0}), "timeout_ms", "between 1 and 30000");
+        assert_one(json!({"timeout_ms": 30_001}), "timeout_ms", "between 1 and 30000");
+        assert_one(json!({"retries": 6}), "retries", "between 0 and 5");
+        assert!(validate(&example(json!({"timeout_ms": 30_000, "retries": 5})), &ValidationLimits::default()).is_ok());
+    }
+
+    #[test]
+    fn response_problems_name_the_response_field() {
+        assert_one(json!({"response": {"success": "{secret.upstream_key}"}}), "response.success", "never reach a reply");
+        assert_one(json!({"response": {"success": "{reply} in {area}"}}), "response.success", "unknown variable `{area}`");
+        assert_one(json!({"response": {"failure": "No {reply}"}}), "response.failure", "failure text");
+        assert_one(json!({"response": {"failure": "{secret.k}"}}), "response.failure", "never reach a reply");
+        assert_one(json!({"response": {"extract": {"reply": "$.["}}}), "response.extract.reply", "invalid JSONPath");
+        assert_one(json!({"response": {"extract": {"reply": "message"}}}), "response.extract.reply", "invalid JSONPath");
+        assert_one(
+            json!({"response": {"extract": {"reply": "$.m", "2x": "$.a"}}}),
+            "response.extract[\"2x\"]",
+            "not a valid variable name",
+        );
+        assert_one(json!({"response": {"extract": {"reply": "$.m", "project": "$.p"}}}), "response.extract.project", "built-in");
+        assert_one(json!({"response": {"variables": ["ok", "a.b"]}}), "response.variables[1]", "not a valid variable name");
+        assert_one(json!({"plugin_config": [1]}), "plugin_config", "object");
+        // A plugin-provided name and the built-ins are usable in the success reply; the failure text
+        // may use built-ins.
+        assert!(validate(
+            &example(json!({"response": {
+                "variables": ["card"],
+                "success": "{reply} {card} for {project} in {send_id} after {latest_message} {{literal}}",
+                "failure": "Sorry {project}, not now ({latest_message})."
+            }})),
+            &ValidationLimits::default()
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn the_default_success_needs_a_reply_variable() {
+        let no_reply = spec(json!({"url": "http://a.example/"}));
+        let errs = validate(&no_reply, &ValidationLimits::default()).unwrap_err();
+        assert_eq!(errs[0].field, "response.success");
+        assert!(errs[0].message.contains("`{reply}`"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errs = errors(json!({
+            "method": "get",
+            "url": "ftp://x/{area}",
+            "headers": {"Host": "x"},
+            "timeout_ms": 0,
+            "retries": 9,
+            "response": {"extract": {"reply": "$["}, "success": "{secret.k}"},
+            "plugin_config": null
+        }));
+        let fields: BTreeSet<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        let expected: BTreeSet<_> = [
+            "method",
+            "url",
+            "headers.Host",
+            "timeout_ms",
+            "retries",
+            "response.extract.reply",
+            "response.success",
+            "plugin_config",
+        ]
+        .into();
+        assert_eq!(fields, expected, "{errs:?}");
+        assert!(errs.iter().all(|e| e.to_string().starts_with(&e.field)));
+    }
+
+    #[test]
+    fn field_errors_serialize_as_field_and_message() {
+        let e = FieldError { field: "url".into(), message: "bad".into() };
+        assert_eq!(serde_json::to_value(&e).unwrap(), json!({"field": "url", "message": "bad"}));
+    }
 }
