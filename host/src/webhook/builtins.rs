@@ -27,6 +27,7 @@ impl<'a> Builtins<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -88,11 +88,14 @@ pub(crate) fn render_failure(failure: &Template, builtins: &Builtins<'_>) -> Str
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn compiled(paths: &[(&str, &str)]) -> CompiledExtract {
-        CompiledExtract::new(paths.iter().map(|(n, p)| (n.to_string(), JsonPath::parse(p).unwrap())).collect())
+        CompiledExtract::new(
+            paths.iter().map(|(n, p)| (n.to_string(), JsonPath::parse(p).unwrap())).collect(),
+        )
     }
 
     #[test]
@@ -138,7 +141,10 @@ mod tests {
             assert!(err.to_string().contains("not JSON"), "{err}");
         }
         assert_eq!(compiled(&[]).apply(b"<html>").unwrap(), ExtractOutcome::default());
-        assert_eq!(extract.apply("\u{feff}{\"message\":\"bom\"}".as_bytes()).unwrap().variables["reply"], "bom");
+        assert_eq!(
+            extract.apply("\u{feff}{\"message\":\"bom\"}".as_bytes()).unwrap().variables["reply"],
+            "bom"
+        );
     }
 
     #[test]

@@ -84,3 +84,49 @@ impl CompiledWebhook {
         !self.extract.is_empty()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn one_fallback_from_definition_to_reply() {
+        let spec: WebhookSpec = serde_json::from_value(serde_json::json!({
+            "method": "GET",
+            "url": "http://localhost:8081/chat?input={latest_message}&chatId={send_id}",
+            "headers": {"Authorization": "Bearer {secret.upstream_key}"},
+            "body": null,
+            "timeout_ms": 5000,
+            "retries": 0,
+            "response": {
+                "extract": {"reply": "$.message", "mood": "$.meta.mood"},
+                "success": "{reply}",
+                "failure": "Sorry, I can't answer \"{latest_message}\" right now."
+            },
+            "plugin_config": {"tone": "warm"}
+        }))
+        .unwrap();
+        let webhook = CompiledWebhook::compile(&spec, &ValidationLimits::default()).unwrap();
+        assert!(webhook.has_extract());
+        assert_eq!(webhook.plugin_config(), r#"{"tone":"warm"}"#);
+
+        let builtins = Builtins { latest_message: "what's 2+2?", send_id: "s-1", project: "demo" };
+        let secrets = BTreeMap::from([("upstream_key".to_owned(), "k".to_owned())]);
+        let req = webhook.build_request(&RequestVars { builtins, secrets: &secrets }).unwrap();
+        assert_eq!(req.url, "http://localhost:8081/chat?input=what%27s%202%2B2%3F&chatId=s-1");
+
+        let outcome = webhook.extract(br#"{"message": "4", "meta": {}}"#).unwrap();
+        assert_eq!(outcome.missing, ["mood"]);
+        assert_eq!(webhook.render_success(&outcome.variables, &builtins).unwrap(), "4");
+        assert_eq!(webhook.render_failure(&builtins), "Sorry, I can't answer \"what's 2+2?\" right now.");
+
+        let empty = webhook.extract(br#"{"error": "down"}"#).unwrap();
+        assert_eq!(
+            webhook.render_success(&empty.variables, &builtins),
+            Err(RenderError::Missing("reply".into()))
+        );
+    }
+}

@@ -212,6 +212,7 @@ fn is_valid_variable_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -248,7 +249,10 @@ mod tests {
             Template::parse("héllo { reply }"),
             Err(TemplateError::InvalidName { position: 6, name: " reply ".into() })
         );
-        assert_eq!(Template::parse("{}"), Err(TemplateError::InvalidName { position: 0, name: String::new() }));
+        assert_eq!(
+            Template::parse("{}"),
+            Err(TemplateError::InvalidName { position: 0, name: String::new() })
+        );
         for bad in ["{1a}", "{a.b}", "{secret.}", "{secret.Upper}", "{secret.-a}", "{a-b}"] {
             assert!(matches!(Template::parse(bad), Err(TemplateError::InvalidName { .. })), "{bad}");
         }
@@ -273,7 +277,10 @@ mod tests {
         assert_eq!(percent_encoding::percent_decode_str(encoded).decode_utf8().unwrap(), HOSTILE);
         assert!(out.parse::<http::Uri>().is_ok());
         assert_eq!(
-            Template::parse("{x}").unwrap().render(Encoding::UrlComponent, vars(&[("x", "a b+c&d")])).unwrap(),
+            Template::parse("{x}")
+                .unwrap()
+                .render(Encoding::UrlComponent, vars(&[("x", "a b+c&d")]))
+                .unwrap(),
             "a%20b%2Bc%26d"
         );
     }

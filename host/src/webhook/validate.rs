@@ -79,7 +79,10 @@ pub fn validate(spec: &WebhookSpec, limits: &ValidationLimits) -> Result<(), Vec
     compile(spec, limits).map(|_| ())
 }
 
-pub(crate) fn compile(spec: &WebhookSpec, limits: &ValidationLimits) -> Result<CompiledWebhook, Vec<FieldError>> {
+pub(crate) fn compile(
+    spec: &WebhookSpec,
+    limits: &ValidationLimits,
+) -> Result<CompiledWebhook, Vec<FieldError>> {
     let mut c = Checker::default();
     let method = c.method(&spec.method);
     let url = c.url(&spec.url);
@@ -91,30 +94,34 @@ pub(crate) fn compile(spec: &WebhookSpec, limits: &ValidationLimits) -> Result<C
     });
     let extract = c.extract(&spec.response.extract);
     c.plugin_variables(&spec.response.variables);
-    let provided: BTreeSet<&str> = (spec.response.extract.keys().chain(&spec.response.variables))
-        .map(String::as_str)
-        .collect();
+    let provided: BTreeSet<&str> =
+        (spec.response.extract.keys().chain(&spec.response.variables)).map(String::as_str).collect();
     let success = c.template(&spec.response.success, "response.success", Scope::Success(&provided));
     let failure = c.template(&spec.response.failure, "response.failure", Scope::Failure);
     c.check(spec.plugin_config.is_object(), "plugin_config", || "must be a JSON object".to_owned());
 
     match (method, url, headers, body, timeout, extract, success, failure) {
-        (Some(method), Some(url), Some(headers), Some(body), Some(timeout), Some(extract), Some(success), Some(failure))
-            if c.errors.is_empty() =>
-        {
-            Ok(CompiledWebhook {
-                method,
-                url,
-                headers,
-                body,
-                timeout,
-                retries: spec.retries,
-                extract,
-                success,
-                failure,
-                plugin_config: spec.plugin_config.to_string(),
-            })
-        }
+        (
+            Some(method),
+            Some(url),
+            Some(headers),
+            Some(body),
+            Some(timeout),
+            Some(extract),
+            Some(success),
+            Some(failure),
+        ) if c.errors.is_empty() => Ok(CompiledWebhook {
+            method,
+            url,
+            headers,
+            body,
+            timeout,
+            retries: spec.retries,
+            extract,
+            success,
+            failure,
+            plugin_config: spec.plugin_config.to_string(),
+        }),
         _ => Err(c.errors),
     }
 }
@@ -148,7 +155,10 @@ impl Checker {
 
     fn method(&mut self, method: &str) -> Option<http::Method> {
         if !METHODS.contains(&method) {
-            self.error("method", format!("`{method}` is not supported: use one of {} (uppercase)", METHODS.join(", ")));
+            self.error(
+                "method",
+                format!("`{method}` is not supported: use one of {} (uppercase)", METHODS.join(", ")),
+            );
             return None;
         }
         match http::Method::from_bytes(method.as_bytes()) {
@@ -335,7 +345,9 @@ fn url_problem(template: &Template) -> Option<String> {
     }
     match uri.authority() {
         Some(a) if a.as_str().contains('@') => {
-            return Some("credentials in the URL are not allowed: put them in a header with {secret.NAME}".to_owned());
+            return Some(
+                "credentials in the URL are not allowed: put them in a header with {secret.NAME}".to_owned(),
+            );
         }
         Some(a) if !a.host().is_empty() => {}
         _ => return Some("the URL has no host".to_owned()),
@@ -357,7 +369,9 @@ fn url_problem(template: &Template) -> Option<String> {
 /// Why `name` cannot be an extracted or plugin variable, if it cannot.
 fn variable_name_problem(name: &str) -> Option<String> {
     if !is_identifier(name) {
-        Some(format!("`{name}` is not a valid variable name: use letters, digits and `_`, not starting with a digit"))
+        Some(format!(
+            "`{name}` is not a valid variable name: use letters, digits and `_`, not starting with a digit"
+        ))
     } else if is_builtin(name) {
         Some(format!("`{name}` is a built-in variable and cannot be redefined"))
     } else {
@@ -371,7 +385,9 @@ fn scope_problem(name: &str, scope: Scope<'_>) -> Option<String> {
     match scope {
         _ if is_builtin(name) => None,
         Scope::Request if secret_name(name).is_some() => None,
-        Scope::Request => Some(format!("unknown variable `{{{name}}}`: a request may use {builtins} and {{secret.NAME}}")),
+        Scope::Request => {
+            Some(format!("unknown variable `{{{name}}}`: a request may use {builtins} and {{secret.NAME}}"))
+        }
         Scope::Success(_) | Scope::Failure if secret_name(name).is_some() => {
             Some(format!("`{{{name}}}` is a secret, and a secret must never reach a reply"))
         }
@@ -393,6 +409,7 @@ pub(crate) fn path_key(key: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -444,7 +461,8 @@ mod tests {
     #[test]
     fn the_design_example_is_valid() {
         assert_eq!(validate(&example(json!({})), &ValidationLimits::default()), Ok(()));
-        let minimal = spec(json!({"url": "https://api.example.com/x", "response": {"extract": {"reply": "$.a"}}}));
+        let minimal =
+            spec(json!({"url": "https://api.example.com/x", "response": {"extract": {"reply": "$.a"}}}));
         let compiled = CompiledWebhook::compile(&minimal, &ValidationLimits::default()).unwrap();
         assert_eq!(compiled.timeout(), Duration::from_secs(5), "the operator's default");
         assert_eq!(compiled.retries(), 0);
@@ -477,10 +495,23 @@ mod tests {
         assert_one(json!({"url": "http://user:pw@api.example/x"}), "url", "credentials");
         assert_one(json!({"url": "http://api.example/x#top"}), "url", "fragment");
         assert_one(json!({"url": "http://api.example/a b"}), "url", "not a valid URL");
-        assert_one(json!({"url": "http://api.example/{latest_message"}), "url", "unclosed `{` at position 19");
+        assert_one(
+            json!({"url": "http://api.example/{latest_message"}),
+            "url",
+            "unclosed `{` at position 19",
+        );
         assert_one(json!({"url": "http://api.example/}"}), "url", "stray `}` at position 19");
-        assert!(validate(&example(json!({"url": "HTTPS://api.example:8443/v1/{send_id}/x?k={secret.k}"})), &ValidationLimits::default()).is_ok());
-        assert!(validate(&example(json!({"url": "http://[::1]:8081/chat"})), &ValidationLimits::default()).is_ok());
+        assert!(
+            validate(
+                &example(json!({"url": "HTTPS://api.example:8443/v1/{send_id}/x?k={secret.k}"})),
+                &ValidationLimits::default()
+            )
+            .is_ok()
+        );
+        assert!(
+            validate(&example(json!({"url": "http://[::1]:8081/chat"})), &ValidationLimits::default())
+                .is_ok()
+        );
     }
 
     #[test]
@@ -493,10 +524,22 @@ mod tests {
     #[test]
     fn header_problems_name_the_header() {
         assert_one(json!({"headers": {"X-Note": "a\r\nX-Evil: 1"}}), "headers[\"X-Note\"]", "line break");
-        assert_one(json!({"headers": {"X-Note": "tab\tok {nope}"}}), "headers[\"X-Note\"]", "unknown variable `{nope}`");
+        assert_one(
+            json!({"headers": {"X-Note": "tab\tok {nope}"}}),
+            "headers[\"X-Note\"]",
+            "unknown variable `{nope}`",
+        );
         assert_one(json!({"headers": {"Host": "evil.example"}}), "headers.Host", "set by the HTTP client");
-        assert_one(json!({"headers": {"content-length": "3"}}), "headers[\"content-length\"]", "set by the HTTP client");
-        assert_one(json!({"headers": {"Transfer-Encoding": "chunked"}}), "headers[\"Transfer-Encoding\"]", "");
+        assert_one(
+            json!({"headers": {"content-length": "3"}}),
+            "headers[\"content-length\"]",
+            "set by the HTTP client",
+        );
+        assert_one(
+            json!({"headers": {"Transfer-Encoding": "chunked"}}),
+            "headers[\"Transfer-Encoding\"]",
+            "",
+        );
         assert_one(json!({"headers": {"Connection": "close"}}), "headers.Connection", "");
         assert_one(json!({"headers": {"Bad Name": "x"}}), "headers[\"Bad Name\"]", "not a valid header name");
         let errs = errors(json!({"headers": {"X-A": "1", "x-a": "2"}}));
@@ -506,11 +549,27 @@ mod tests {
 
     #[test]
     fn body_problems_name_the_body_field() {
-        assert_one(json!({"method": "POST", "body": {"type": "xml", "content": "<a/>"}}), "body.type", "unknown body type `xml`");
+        assert_one(
+            json!({"method": "POST", "body": {"type": "xml", "content": "<a/>"}}),
+            "body.type",
+            "unknown body type `xml`",
+        );
         assert_one(json!({"body": {"type": "text", "content": "x"}}), "body", "GET request carries no body");
-        assert_one(json!({"method": "POST", "body": {"type": "text", "content": 3}}), "body.content", "must be a string");
-        assert_one(json!({"method": "POST", "body": {"type": "form", "content": "a=b"}}), "body.content", "object of strings");
-        assert_one(json!({"method": "POST", "body": {"type": "form", "content": {"a": 1}}}), "body.content.a", "must be a string");
+        assert_one(
+            json!({"method": "POST", "body": {"type": "text", "content": 3}}),
+            "body.content",
+            "must be a string",
+        );
+        assert_one(
+            json!({"method": "POST", "body": {"type": "form", "content": "a=b"}}),
+            "body.content",
+            "object of strings",
+        );
+        assert_one(
+            json!({"method": "POST", "body": {"type": "form", "content": {"a": 1}}}),
+            "body.content.a",
+            "must be a string",
+        );
         assert_one(
             json!({"method": "POST", "body": {"type": "json", "content": {"q": ["{latest_message}", "{area}"]}}}),
             "body.content.q[1]",
@@ -533,36 +592,65 @@ mod tests {
         assert_one(json!({"timeout_ms": 0}), "timeout_ms", "between 1 and 30000");
         assert_one(json!({"timeout_ms": 30_001}), "timeout_ms", "between 1 and 30000");
         assert_one(json!({"retries": 6}), "retries", "between 0 and 5");
-        assert!(validate(&example(json!({"timeout_ms": 30_000, "retries": 5})), &ValidationLimits::default()).is_ok());
+        assert!(
+            validate(&example(json!({"timeout_ms": 30_000, "retries": 5})), &ValidationLimits::default())
+                .is_ok()
+        );
     }
 
     #[test]
     fn response_problems_name_the_response_field() {
-        assert_one(json!({"response": {"success": "{secret.upstream_key}"}}), "response.success", "never reach a reply");
-        assert_one(json!({"response": {"success": "{reply} in {area}"}}), "response.success", "unknown variable `{area}`");
+        assert_one(
+            json!({"response": {"success": "{secret.upstream_key}"}}),
+            "response.success",
+            "never reach a reply",
+        );
+        assert_one(
+            json!({"response": {"success": "{reply} in {area}"}}),
+            "response.success",
+            "unknown variable `{area}`",
+        );
         assert_one(json!({"response": {"failure": "No {reply}"}}), "response.failure", "failure text");
         assert_one(json!({"response": {"failure": "{secret.k}"}}), "response.failure", "never reach a reply");
-        assert_one(json!({"response": {"extract": {"reply": "$.["}}}), "response.extract.reply", "invalid JSONPath");
-        assert_one(json!({"response": {"extract": {"reply": "message"}}}), "response.extract.reply", "invalid JSONPath");
+        assert_one(
+            json!({"response": {"extract": {"reply": "$.["}}}),
+            "response.extract.reply",
+            "invalid JSONPath",
+        );
+        assert_one(
+            json!({"response": {"extract": {"reply": "message"}}}),
+            "response.extract.reply",
+            "invalid JSONPath",
+        );
         assert_one(
             json!({"response": {"extract": {"reply": "$.m", "2x": "$.a"}}}),
             "response.extract[\"2x\"]",
             "not a valid variable name",
         );
-        assert_one(json!({"response": {"extract": {"reply": "$.m", "project": "$.p"}}}), "response.extract.project", "built-in");
-        assert_one(json!({"response": {"variables": ["ok", "a.b"]}}), "response.variables[1]", "not a valid variable name");
+        assert_one(
+            json!({"response": {"extract": {"reply": "$.m", "project": "$.p"}}}),
+            "response.extract.project",
+            "built-in",
+        );
+        assert_one(
+            json!({"response": {"variables": ["ok", "a.b"]}}),
+            "response.variables[1]",
+            "not a valid variable name",
+        );
         assert_one(json!({"plugin_config": [1]}), "plugin_config", "object");
         // A plugin-provided name and the built-ins are usable in the success reply; the failure text
         // may use built-ins.
-        assert!(validate(
-            &example(json!({"response": {
-                "variables": ["card"],
-                "success": "{reply} {card} for {project} in {send_id} after {latest_message} {{literal}}",
-                "failure": "Sorry {project}, not now ({latest_message})."
-            }})),
-            &ValidationLimits::default()
-        )
-        .is_ok());
+        assert!(
+            validate(
+                &example(json!({"response": {
+                    "variables": ["card"],
+                    "success": "{reply} {card} for {project} in {send_id} after {latest_message} {{literal}}",
+                    "failure": "Sorry {project}, not now ({latest_message})."
+                }})),
+                &ValidationLimits::default()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
