@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::intent::IntentIndex;
 use crate::plugin::LoadedPlugin;
-use crate::webhook::{CompiledWebhook, WebhookSpec};
+use crate::webhook::{CompiledWebhook, ValidationLimits, WebhookSpec};
 
 use super::{Pipeline, PipelineError};
 
@@ -38,7 +38,6 @@ impl Intents {
 
 /// A webhook ready to run.
 pub struct Prepared {
-    pub spec: WebhookSpec,
     pub compiled: CompiledWebhook,
     pub plugin: Option<ActivePlugin>,
 }
@@ -126,11 +125,9 @@ impl Pipeline {
             .ok_or_else(|| PipelineError::NotFound(format!("webhook {webhook}")))?;
         let spec: WebhookSpec = serde_json::from_str(&record.spec)
             .map_err(|cause| PipelineError::CorruptWebhook { webhook: webhook.to_string(), cause })?;
-        let compiled = CompiledWebhook::compile(&spec).map_err(|cause| {
-            PipelineError::CorruptWebhook {
-                webhook: webhook.to_string(),
-                cause: serde::de::Error::custom(format!("{cause:?}")),
-            }
+        let limits = ValidationLimits::from(&self.limits);
+        let compiled = CompiledWebhook::compile(&spec, &limits).map_err(|errors| {
+            PipelineError::InvalidWebhook { webhook: webhook.to_string(), errors }
         })?;
         let plugin = match self.store.active_plugin(project, webhook).await? {
             Some(active) => {
@@ -143,7 +140,7 @@ impl Pipeline {
             }
             None => None,
         };
-        let prepared = Arc::new(Prepared { spec, compiled, plugin });
+        let prepared = Arc::new(Prepared { compiled, plugin });
         if self.cache.generation() == generation {
             if let Ok(mut map) = self.cache.webhooks.lock() {
                 map.insert(key, prepared.clone());

@@ -1,12 +1,12 @@
 //! One webhook execution: render the request, send it, map the response, run the plugin, build
 //! the replies. Every failure becomes the webhook's failure text plus a trace that says why.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::model::{PluginContext, Reply, UpstreamResponse, Variables};
 use crate::outbound::OutboundRequest;
 use crate::plugin::{CallLimits, PluginCall};
-use crate::webhook::{RequestVars, build_request};
+use crate::webhook::{Builtins, RequestVars};
 
 use super::cache::Prepared;
 use super::trace::{
@@ -22,14 +22,10 @@ struct Call<'a> {
     send_id: &'a str,
 }
 
-impl Call<'_> {
-    /// The built-in variables every response template may use.
-    fn builtins(&self) -> Variables {
-        let mut variables = Variables::new();
-        variables.insert("latest_message".into(), self.latest_message.into());
-        variables.insert("send_id".into(), self.send_id.into());
-        variables.insert("project".into(), self.project.into());
-        variables
+impl<'a> Call<'a> {
+    /// The built-in variables every template may use.
+    fn builtins(&self) -> Builtins<'a> {
+        Builtins { latest_message: self.latest_message, send_id: self.send_id, project: self.project }
     }
 }
 
@@ -74,10 +70,7 @@ impl Pipeline {
                     "webhook failed: {}",
                     error.message
                 );
-                let text = prepared
-                    .compiled
-                    .render_failure(&call.builtins())
-                    .unwrap_or_else(|_| prepared.spec.response.failure.clone());
+                let text = prepared.compiled.render_failure(&call.builtins());
                 trace.replies = vec![Reply::text(text)];
                 trace.outcome = Outcome::Failure;
                 trace.error = Some(error);
@@ -95,29 +88,26 @@ impl Pipeline {
         trace: &mut WebhookTrace,
     ) -> Result<Vec<Reply>, TraceError> {
         let step = Instant::now();
-        let vars = RequestVars {
-            latest_message: call.latest_message,
-            send_id: call.send_id,
-            project: call.project,
-            secrets,
-        };
-        let built = build_request(&prepared.spec, &vars)
+        let vars = RequestVars { builtins: call.builtins(), secrets };
+        let built = prepared
+            .compiled
+            .build_request(&vars)
             .map_err(|error| fail("request", "request_render", error.to_string()))?;
-        trace.request = Some(built.redacted(&vars));
+        trace.request = Some(built.redacted().clone());
         trace.timings_ms.request = millis(step);
 
         let step = Instant::now();
-        let timeout = Duration::from_millis(prepared.spec.timeout_ms)
-            .min(self.limits.upstream_timeout_max);
+        let timeout = built.timeout.min(self.limits.upstream_timeout_max);
         let response = self
             .outbound
             .send(OutboundRequest {
                 method: built.method.clone(),
                 url: built.url.clone(),
                 headers: built.headers.clone(),
-                body: built.body.clone(),
+                // The webhook engine already put the body's Content-Type among the headers.
+                body: built.body.clone().map(|body| (content_type(&built.headers), body)),
                 timeout,
-                retries: prepared.spec.retries,
+                retries: built.retries,
             })
             .await;
         trace.timings_ms.upstream = millis(step);
@@ -134,14 +124,17 @@ impl Pipeline {
         let step = Instant::now();
         let mapped = prepared.compiled.extract(&response.body);
         trace.timings_ms.mapping = millis(step);
-        trace.missing_variables = mapped.missing.clone();
-        if let Some(error) = &mapped.error {
+        let mut variables = match mapped {
+            Ok(mapped) => {
+                trace.missing_variables = mapped.missing;
+                mapped.variables
+            }
             // A plugin may read bodies the declarative mapping cannot, so only fail without one.
-            if prepared.plugin.is_none() {
+            Err(error) if prepared.plugin.is_none() => {
                 return Err(fail("mapping", "unreadable_body", error.to_string()));
             }
-        }
-        let mut variables = mapped.variables;
+            Err(_) => Variables::new(),
+        };
 
         let mut replies = None;
         if let Some(plugin) = &prepared.plugin {
@@ -153,7 +146,7 @@ impl Pipeline {
                     webhook: call.webhook.to_string(),
                     send_id: call.send_id.to_string(),
                     latest_message: call.latest_message.to_string(),
-                    plugin_config: prepared.spec.plugin_config.to_string(),
+                    plugin_config: prepared.compiled.plugin_config().to_string(),
                 },
                 variables: variables.clone(),
             };
@@ -175,11 +168,9 @@ impl Pipeline {
         let replies = match replies {
             Some(replies) => replies,
             None => {
-                let mut scope = call.builtins();
-                scope.extend(variables);
                 let text = prepared
                     .compiled
-                    .render_success(&scope)
+                    .render_success(&variables, &call.builtins())
                     .map_err(|error| fail("reply", "missing_variable", error.to_string()))?;
                 vec![Reply::text(text)]
             }
@@ -201,6 +192,15 @@ fn upstream_trace(response: &UpstreamResponse) -> UpstreamTrace {
         body: String::from_utf8_lossy(shown).into_owned(),
         body_truncated: response.body.len() > TRACE_BODY_BYTES,
     }
+}
+
+fn content_type(headers: &[(http::HeaderName, http::HeaderValue)]) -> String {
+    headers
+        .iter()
+        .find(|(name, _)| name == http::header::CONTENT_TYPE)
+        .and_then(|(_, value)| value.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string()
 }
 
 fn millis(since: Instant) -> f64 {

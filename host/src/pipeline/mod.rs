@@ -14,7 +14,7 @@ use crate::model::Reply;
 use crate::outbound::OutboundClient;
 use crate::plugin::{PluginError, PluginRuntime};
 use crate::store::{Fallback, SharedStore, StoreError, Turn};
-use crate::webhook::{FieldError, WebhookSpec};
+use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
 pub use trace::{Outcome, WebhookTrace};
 
@@ -33,6 +33,9 @@ pub enum PipelineError {
         #[source]
         cause: serde_json::Error,
     },
+    /// A stored webhook that no longer passes validation, e.g. after the operator lowered a limit.
+    #[error("stored webhook {webhook} is no longer valid: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidWebhook { webhook: String, errors: Vec<FieldError> },
     #[error("stored plugin of webhook {webhook} failed to load")]
     PluginLoad {
         webhook: String,
@@ -157,7 +160,7 @@ impl Pipeline {
 
     /// Checks a webhook definition against the operator's limits before it is saved.
     pub fn validate_webhook(&self, spec: &WebhookSpec) -> Result<(), Vec<FieldError>> {
-        crate::webhook::validate(spec, &self.validation_limits())
+        crate::webhook::validate(spec, &ValidationLimits::from(&self.limits))
     }
 
     /// Validates and compiles an upload (warming the runtime's cache), off the async threads.
