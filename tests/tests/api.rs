@@ -317,6 +317,7 @@ async fn a_restart_keeps_everything_and_plugins_still_run() {
     host.call("PUT", "/v1/projects/keep/intents/hi", k, Some(json!({"examples": ["hello there"], "responses": ["Hi!"]}))).await;
     let mut spec = webhook(&upstream.url("/llm"));
     spec["response"]["extract"] = json!({});
+    spec["response"]["variables"] = json!(["reply"]);
     spec["headers"] = json!({});
     let (status, body) = host.call("PUT", "/v1/projects/keep/webhooks/w", k, Some(spec)).await;
     assert_eq!(status, StatusCode::OK, "{body}");

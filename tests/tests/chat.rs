@@ -234,7 +234,7 @@ async fn plugins_change_the_answer_swap_live_and_roll_back() {
         "method": "GET",
         "url": format!("{url}?input={{latest_message}}&chatId={{send_id}}"),
         "timeout_ms": 1000,
-        "response": {"extract": {}, "success": "{reply}", "failure": FAILURE},
+        "response": {"extract": {}, "variables": ["reply"], "success": "{reply}", "failure": FAILURE},
         "plugin_config": config
     });
     put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"}))).await;
