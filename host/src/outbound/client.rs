@@ -141,14 +141,19 @@ impl OutboundClient {
                     .headers()
                     .iter()
                     .map(|(name, value)| {
-                        (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                        (
+                            name.as_str().to_owned(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        )
                     })
                     .collect();
                 let body = read_capped(response.into_body(), self.max_body_bytes).await?;
                 return Ok(UpstreamResponse { status, headers, body });
             }
             match &outcome {
-                Ok(response) => tracing::debug!(status = response.status().as_u16(), ?wait, "retrying"),
+                Ok(response) => {
+                    tracing::debug!(status = response.status().as_u16(), ?wait, "retrying")
+                }
                 Err(err) => tracing::debug!(error = err.code(), ?wait, "retrying"),
             }
             // Dropping an unread response closes its connection rather than reusing it: fine
@@ -188,9 +193,10 @@ impl OutboundClient {
 
 /// An absolute http(s) URL and its host as written (IPv6 literals keep their brackets).
 fn parse_url(url: &str) -> Result<(Uri, String), OutboundError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|cause| OutboundError::InvalidUrl { reason: "does not parse", cause: Some(cause) })?;
+    let uri: Uri = url.parse().map_err(|cause| OutboundError::InvalidUrl {
+        reason: "does not parse",
+        cause: Some(cause),
+    })?;
     let invalid = |reason| OutboundError::InvalidUrl { reason, cause: None };
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(invalid("the scheme must be http or https"));
@@ -228,6 +234,7 @@ async fn read_capped(mut body: Incoming, limit: usize) -> Result<Bytes, Outbound
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -235,7 +242,13 @@ mod tests {
     fn urls_must_be_absolute_http_without_credentials() {
         assert_eq!(parse_url("http://example.com:8080/a?b=c").unwrap().1, "example.com");
         assert_eq!(parse_url("https://[::1]/").unwrap().1, "[::1]");
-        for bad in ["/relative", "ftp://example.com/", "http://user:pw@example.com/", "not a url", "http:///x"] {
+        for bad in [
+            "/relative",
+            "ftp://example.com/",
+            "http://user:pw@example.com/",
+            "not a url",
+            "http:///x",
+        ] {
             let err = parse_url(bad).unwrap_err();
             assert_eq!(err.code(), "invalid_url", "{bad}");
         }

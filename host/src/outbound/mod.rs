@@ -9,6 +9,7 @@ mod policy;
 mod resolver;
 mod retry;
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 use std::time::Duration;

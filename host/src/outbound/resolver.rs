@@ -55,9 +55,9 @@ impl tower::Service<Name> for PolicyResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             // Port 0: the connector puts the URL's port on each address afterwards.
-            let resolved = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|cause| ResolveError::Dns { host: host.clone(), cause: Arc::new(cause) })?;
+            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await.map_err(|cause| {
+                ResolveError::Dns { host: host.clone(), cause: Arc::new(cause) }
+            })?;
             vet(&policy, &host, resolved.collect()).map(Vec::into_iter)
         })
     }
@@ -87,6 +87,7 @@ pub fn vet(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -31,6 +31,7 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
