@@ -1,1 +1,3 @@
-//! (placeholder: tests support)
+//! Support for the end-to-end tests: the plugins built from source, and shared helpers.
+
+pub mod wasm;
