@@ -154,13 +154,21 @@ fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, PluginError> {
 
 /// An artifact this engine wrote earlier. Anything unusable (corrupt, written by another
 /// wasmtime version or configuration) is ignored so the caller recompiles and rewrites it.
+///
+/// The file is read into memory rather than mapped: a mapped artifact truncated or rewritten
+/// in place (by an operator, a backup restore) would crash the process with SIGBUS.
 fn from_disk(engine: &Engine, path: &Path) -> Option<Component> {
-    if !path.is_file() {
-        return None;
-    }
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read plugin artifact");
+            return None;
+        }
+    };
     // SAFETY: the cache directory holds only artifacts written by `store_artifact` from
     // `Component::serialize`; wasmtime checks the header, version and engine configuration.
-    match unsafe { Component::deserialize_file(engine, path) } {
+    match unsafe { Component::deserialize(engine, &bytes) } {
         Ok(component) => Some(component),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "ignoring unusable plugin artifact");
