@@ -1,0 +1,63 @@
+//! The process's wasmtime `Engine`: its configuration, instance pool and epoch ticker.
+
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::PluginError;
+use super::limits::CallLimits;
+
+/// How often the epoch advances. A running guest yields to the async runtime once per tick
+/// and checks its deadline then, so this bounds both timeout precision and how long a guest
+/// holds a worker thread in one go.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Slots per component instance: Rust components use a handful of core instances and one
+/// or two memories; JavaScript and Python components use more. A plugin needing more than
+/// this fails to instantiate rather than starving others.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 16;
+
+pub(crate) fn new_engine(max: &CallLimits, max_instances: u32) -> Result<Engine, PluginError> {
+    let instances = max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        .total_stacks(instances)
+        // The pool is shared: a call only fails for lack of core slots when many large
+        // components run at once; the semaphore on component instances covers the rest.
+        .total_core_instances(instances * 8)
+        .total_memories(instances * 2)
+        .total_tables(instances * 4)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .max_memory_size(max.memory_bytes);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(true)
+        .memory_init_cow(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(|e| PluginError::Engine(e.into()))
+}
+
+/// Starts the one thread that advances the engine's epoch. It ends on its own once every
+/// clone of the engine is dropped, so it never outlives the runtime by more than a tick.
+pub(crate) fn start_ticker(engine: &Engine) -> Result<(), PluginError> {
+    let weak = engine.weak();
+    thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|e| PluginError::Engine(e.into()))
+}

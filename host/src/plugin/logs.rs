@@ -1,0 +1,228 @@
+//! A call's log: `host.log` lines, stdout and stderr in the order written, under one byte budget.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+use crate::model::{LogLevel, LogLine};
+
+/// Raised as a trap from `host.log` or a stdout/stderr write once the budget is spent, so the
+/// call fails with `PluginError::LogTooLarge` instead of the guest seeing a write error.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin logs exceeded the {limit}-byte limit")]
+pub(crate) struct LogBudgetExceeded {
+    pub limit: usize,
+}
+
+/// Shared by the store (for `host.log`) and the guest's stdout/stderr streams.
+#[derive(Clone)]
+pub(crate) struct CallLog(Arc<Mutex<LogBuffer>>);
+
+struct LogBuffer {
+    lines: Vec<LogLine>,
+    used: usize,
+    limit: usize,
+    /// Bytes after the last newline, per stream.
+    stdout_tail: Vec<u8>,
+    stderr_tail: Vec<u8>,
+    /// Everything written to stderr, to recover a guest's panic message.
+    stderr: String,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl CallLog {
+    pub fn new(limit: usize) -> Self {
+        CallLog(Arc::new(Mutex::new(LogBuffer {
+            lines: Vec::new(),
+            used: 0,
+            limit,
+            stdout_tail: Vec::new(),
+            stderr_tail: Vec::new(),
+            stderr: String::new(),
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogBuffer> {
+        // A panic while holding the lock leaves plain data behind: still safe to read.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn log(&self, level: LogLevel, message: String) -> Result<(), LogBudgetExceeded> {
+        let mut buf = self.lock();
+        buf.spend(message.len())?;
+        buf.lines.push(LogLine { level, message });
+        Ok(())
+    }
+
+    pub fn write(&self, stream: Stream, bytes: &[u8]) -> Result<(), LogBudgetExceeded> {
+        let mut buf = self.lock();
+        buf.spend(bytes.len())?;
+        let buf = &mut *buf;
+        let (tail, level) = match stream {
+            Stream::Stdout => (&mut buf.stdout_tail, LogLevel::Info),
+            Stream::Stderr => {
+                buf.stderr.push_str(&String::from_utf8_lossy(bytes));
+                (&mut buf.stderr_tail, LogLevel::Warn)
+            }
+        };
+        tail.extend_from_slice(bytes);
+        if let Some(end) = tail.iter().rposition(|b| *b == b'\n') {
+            let complete: Vec<u8> = tail.drain(..=end).collect();
+            for line in complete[..end].split(|b| *b == b'\n') {
+                let message = String::from_utf8_lossy(line).trim_end_matches('\r').to_owned();
+                buf.lines.push(LogLine { level, message });
+            }
+        }
+        Ok(())
+    }
+
+    /// The lines logged so far, with any unterminated stdout/stderr line last.
+    pub fn take_lines(&self) -> Vec<LogLine> {
+        let mut buf = self.lock();
+        let buf = &mut *buf;
+        for (tail, level) in
+            [(&mut buf.stdout_tail, LogLevel::Info), (&mut buf.stderr_tail, LogLevel::Warn)]
+        {
+            if !tail.is_empty() {
+                let message = String::from_utf8_lossy(tail).into_owned();
+                tail.clear();
+                buf.lines.push(LogLine { level, message });
+            }
+        }
+        std::mem::take(&mut buf.lines)
+    }
+
+    /// A Rust guest's panic message ("panicked at src/lib.rs:1:2: why"), if it printed one.
+    pub fn panic_message(&self) -> Option<String> {
+        let buf = self.lock();
+        let start = buf.stderr.find("panicked at")?;
+        let text = &buf.stderr[start..];
+        let text = text.split("\nnote:").next().unwrap_or(text);
+        Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    pub fn stream(&self, stream: Stream) -> GuestOutput {
+        GuestOutput { log: self.clone(), stream }
+    }
+}
+
+impl LogBuffer {
+    fn spend(&mut self, bytes: usize) -> Result<(), LogBudgetExceeded> {
+        let used = self.used.saturating_add(bytes);
+        if used > self.limit {
+            return Err(LogBudgetExceeded { limit: self.limit });
+        }
+        self.used = used;
+        Ok(())
+    }
+}
+
+/// The guest's stdout or stderr: every write lands in the call's log.
+#[derive(Clone)]
+pub(crate) struct GuestOutput {
+    log: CallLog,
+    stream: Stream,
+}
+
+/// Largest single write offered to the guest; bounds what one write can make the host copy.
+const WRITE_PERMIT: usize = 64 * 1024;
+
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.log.write(self.stream, &bytes).map_err(|e| StreamError::Trap(e.into()))
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(WRITE_PERMIT)
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for GuestOutput {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncWrite for GuestOutput {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(
+            self.log
+                .write(self.stream, bytes)
+                .map(|()| bytes.len())
+                .map_err(|e| io::Error::new(io::ErrorKind::StorageFull, e)),
+        )
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_keep_their_order_and_partial_lines_are_kept() {
+        let log = CallLog::new(1024);
+        log.write(Stream::Stdout, b"one\ntw").unwrap();
+        log.log(LogLevel::Debug, "between".into()).unwrap();
+        log.write(Stream::Stdout, b"o\nthree").unwrap();
+        let lines: Vec<_> = log.take_lines().into_iter().map(|l| l.message).collect();
+        assert_eq!(lines, ["one", "between", "two", "three"]);
+    }
+
+    #[test]
+    fn the_budget_covers_logs_and_output() {
+        let log = CallLog::new(10);
+        log.log(LogLevel::Info, "12345".into()).unwrap();
+        log.write(Stream::Stderr, b"12345").unwrap();
+        assert!(log.write(Stream::Stdout, b"x").is_err());
+        assert!(log.log(LogLevel::Info, "x".into()).is_err());
+    }
+
+    #[test]
+    fn the_panic_message_is_recovered_from_stderr() {
+        let log = CallLog::new(1024);
+        log.write(
+            Stream::Stderr,
+            b"\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n",
+        )
+        .unwrap();
+        assert_eq!(log.panic_message().as_deref(), Some("panicked at src/lib.rs:3:5: boom"));
+    }
+}

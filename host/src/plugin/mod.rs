@@ -1,0 +1,117 @@
+//! The sandboxed plugin runtime: one wasmtime engine, compiled plugins cached by sha256, and
+//! calls that each get a fresh instance under time, fuel, memory, output and log limits.
+//!
+//! This module and `bindings` are the only places that touch wasmtime.
+
+mod cache;
+mod call;
+mod engine;
+mod error;
+mod limits;
+mod logs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+pub use cache::{LoadSource, LoadedPlugin, sha256};
+pub use call::{PluginCall, PluginOutput, PluginTimings};
+pub use error::{Hook, PluginError};
+pub use limits::CallLimits;
+
+use crate::model::LogLine;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled artifacts are kept as `<sha256>.cwasm`, so restarts do not recompile.
+    pub cache_dir: Option<PathBuf>,
+    /// The ceilings: calls' limits are clamped to these, and the instance pool is sized by them.
+    pub max_limits: CallLimits,
+    /// Instances alive at once; further calls wait (up to their timeout) for a slot.
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self { cache_dir: None, max_limits: CallLimits::default(), max_concurrent_instances: 64 }
+    }
+}
+
+/// What a call produced: the logs are there even when it failed.
+#[derive(Debug)]
+pub struct PluginRun {
+    pub logs: Vec<LogLine>,
+    pub result: Result<PluginOutput, PluginError>,
+    pub timings: PluginTimings,
+}
+
+/// The process's plugin runtime. Cheap to clone; make one per process (it owns the engine
+/// and its epoch thread).
+#[derive(Clone)]
+pub struct PluginRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<call::CallState>,
+    cache: cache::PluginCache,
+    max_limits: CallLimits,
+    /// One permit per pooled instance slot, so a burst waits instead of failing the pool.
+    slots: Semaphore,
+}
+
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime").field("max_limits", &self.inner.max_limits).finish_non_exhaustive()
+    }
+}
+
+impl PluginRuntime {
+    pub fn new(options: RuntimeOptions) -> Result<Self, PluginError> {
+        let instances = options.max_concurrent_instances.max(1);
+        let engine = engine::new_engine(&options.max_limits, instances)?;
+        let linker = call::new_linker(&engine)?;
+        let cache = cache::PluginCache::new(options.cache_dir)?;
+        engine::start_ticker(&engine)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                max_limits: options.max_limits,
+                slots: Semaphore::new(instances as usize),
+            }),
+        })
+    }
+
+    pub fn max_limits(&self) -> &CallLimits {
+        &self.inner.max_limits
+    }
+
+    /// Validates and compiles (or reuses) a plugin. Blocking: async callers run it in
+    /// `spawn_blocking`.
+    pub fn load(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.inner.cache.load(&self.inner.engine, &self.inner.linker, wasm)
+    }
+
+    /// Runs `extract` then `format` in one fresh instance. `limits` are clamped to the
+    /// runtime's maximums. The guest yields to the async runtime at every epoch tick, so a
+    /// busy guest shares a worker thread rather than holding it.
+    pub async fn run(&self, plugin: &Arc<LoadedPlugin>, call: PluginCall, limits: &CallLimits) -> PluginRun {
+        let limits = limits.clamp_to(&self.inner.max_limits);
+        let log = logs::CallLog::new(limits.log_bytes);
+        let mut timings = PluginTimings::default();
+        let result = match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
+            Ok(Ok(_slot)) => {
+                call::call(&self.inner.engine, plugin, call, &limits, &log, &mut timings).await
+            }
+            // The semaphore is never closed; either way there is no slot to run in.
+            Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
+        };
+        PluginRun { logs: log.take_lines(), result, timings }
+    }
+}
