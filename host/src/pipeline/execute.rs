@@ -155,7 +155,7 @@ impl Pipeline {
             trace.timings_ms.plugin = millis(step);
             trace.plugin = Some(PluginTrace {
                 version: plugin.version,
-                sha256: plugin.loaded.sha256().to_string(),
+                sha256: plugin.loaded.sha256_hex(),
                 logs: run.logs,
             });
             let output = run.result.map_err(|error| fail("plugin", error.code(), error.to_string()))?;
