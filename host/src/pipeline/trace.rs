@@ -98,6 +98,17 @@ impl WebhookTrace {
                 }
             }
         };
+        // The redacted request already hides what the templates put in; this catches a secret
+        // the user typed into their message.
+        if let Some(request) = &mut self.request {
+            clean(&mut request.url);
+            for value in request.headers.values_mut() {
+                clean(value);
+            }
+            if let Some(body) = &mut request.body {
+                clean(body);
+            }
+        }
         if let Some(upstream) = &mut self.upstream {
             clean(&mut upstream.body);
             for (_, value) in &mut upstream.headers {
