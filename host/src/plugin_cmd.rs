@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::model::{LogLevel, LogLine, PluginContext, UpstreamResponse};
-use crate::plugin::{CallLimits, LoadedPlugin, PluginCall, PluginRun, PluginRuntime, RuntimeOptions};
+use crate::plugin::{CallLimits, LoadedPlugin, PluginCall, PluginRun, PluginRuntime, PluginTimings, RuntimeOptions};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
@@ -153,18 +153,23 @@ fn run(
                 }
             }
             write_logs(&mut report, &logs);
-            let _ = writeln!(
-                report,
-                "timings: instantiate {:?}, extract {:?}, format {:?}",
-                timings.instantiate, timings.extract, timings.format
-            );
+            write_timings(&mut report, &timings);
             Ok(report)
         }
         Err(error) => {
             write_logs(&mut report, &logs);
+            write_timings(&mut report, &timings);
             Err((report, error.into()))
         }
     }
+}
+
+fn write_timings(report: &mut String, timings: &PluginTimings) {
+    let _ = writeln!(
+        report,
+        "timings: instantiate {:?}, extract {:?}, format {:?}",
+        timings.instantiate, timings.extract, timings.format
+    );
 }
 
 fn write_logs(report: &mut String, logs: &[LogLine]) {
@@ -180,6 +185,6 @@ fn write_logs(report: &mut String, logs: &[LogLine]) {
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
         };
-        let _ = writeln!(report, "  [{level}] {}", line.message);
+        let _ = writeln!(report, "  [{level}] {}", line.message.replace('\n', "\n    "));
     }
 }
