@@ -112,6 +112,17 @@ impl CallLog {
         std::mem::take(&mut buf.lines)
     }
 
+    /// Forgets every line and refills the budget (for an instance called more than once).
+    pub fn clear(&self) {
+        let mut buf = self.lock();
+        buf.lines.clear();
+        buf.used = 0;
+        buf.stdout_tail.clear();
+        buf.stderr_tail.clear();
+        buf.stderr.clear();
+        buf.logged_panic = None;
+    }
+
     /// A Rust guest's panic message ("panicked at src/lib.rs:1:2: why"), if it logged one or
     /// printed one to stderr (std's default panic hook).
     pub fn panic_message(&self) -> Option<String> {

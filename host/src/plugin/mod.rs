@@ -18,6 +18,8 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use cache::{LoadSource, LoadedPlugin, sha256};
+#[doc(hidden)]
+pub use call::ReusedInstance;
 pub use call::{PluginCall, PluginOutput, PluginTimings};
 pub use error::{Hook, PluginError};
 pub use limits::CallLimits;
@@ -113,5 +115,15 @@ impl PluginRuntime {
             Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
         };
         PluginRun { logs: log.take_lines(), result, timings }
+    }
+
+    /// An instance kept across calls: the benchmark's baseline for what instantiation costs.
+    #[doc(hidden)]
+    pub async fn bench_reused_instance(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        limits: &CallLimits,
+    ) -> Result<ReusedInstance, PluginError> {
+        ReusedInstance::new(&self.inner.engine, plugin, limits.clamp_to(&self.inner.max_limits)).await
     }
 }
