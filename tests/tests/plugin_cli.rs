@@ -6,10 +6,7 @@ use std::process::{Command, Output};
 use fallback_tests::wasm;
 
 fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fallback-host-cli"))
-        .args(args)
-        .output()
-        .expect("the CLI runs")
+    Command::new(env!("CARGO_BIN_EXE_fallback-host-cli")).args(args).output().expect("the CLI runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -54,8 +51,14 @@ fn check_refuses_each_bad_file_with_its_own_message() {
     let cases = [
         (write(dir.path(), "random.wasm", b"\x7fELF not wasm at all"), "not a WebAssembly file"),
         (write(dir.path(), "empty.wasm", b""), "not a WebAssembly file"),
-        (write(dir.path(), "core.wasm", &core_module), "a core module, not a component: build with --target wasm32-wasip2"),
-        (write(dir.path(), "truncated.wasm", &component[..component.len() / 3]), "not a valid WebAssembly component"),
+        (
+            write(dir.path(), "core.wasm", &core_module),
+            "a core module, not a component: build with --target wasm32-wasip2",
+        ),
+        (
+            write(dir.path(), "truncated.wasm", &component[..component.len() / 3]),
+            "not a valid WebAssembly component",
+        ),
         (wasm::OTHER_WORLD.to_owned(), "wrong world: missing export `extract` and `format`"),
         (dir.path().join("missing.wasm").to_str().expect("utf-8").to_owned(), "reading"),
     ];
@@ -70,8 +73,14 @@ fn check_refuses_each_bad_file_with_its_own_message() {
 fn run_prints_the_variables() {
     let dir = tempfile::tempdir().expect("tempdir");
     let response = write(dir.path(), "response.json", br#"{"data":{"answer":"Open 9 to 5."}}"#);
-    let (code, stdout, stderr) =
-        plugin(&["run", wasm::JSON_REPLY, "--response", &response, "--config", r#"{"field":"data.answer"}"#]);
+    let (code, stdout, stderr) = plugin(&[
+        "run",
+        wasm::JSON_REPLY,
+        "--response",
+        &response,
+        "--config",
+        r#"{"field":"data.answer"}"#,
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(r#"reply = "Open 9 to 5.""#), "{stdout}");
     assert!(stdout.contains("replies: none"), "{stdout}");
@@ -81,16 +90,26 @@ fn run_prints_the_variables() {
 fn run_names_a_missing_field_and_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let response = write(dir.path(), "response.json", br#"{"data":{}}"#);
-    let (code, _, stderr) =
-        plugin(&["run", wasm::JSON_REPLY, "--response", &response, "--config", r#"{"field":"data.answer"}"#]);
+    let (code, _, stderr) = plugin(&[
+        "run",
+        wasm::JSON_REPLY,
+        "--response",
+        &response,
+        "--config",
+        r#"{"field":"data.answer"}"#,
+    ]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("error: plugin extract failed") && stderr.contains("data.answer"), "{stderr}");
+    assert!(
+        stderr.contains("error: plugin extract failed") && stderr.contains("data.answer"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn run_prints_replies_with_buttons() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let response = write(dir.path(), "response.json", br#"{"message":"Which size?","options":["S","M"]}"#);
+    let response =
+        write(dir.path(), "response.json", br#"{"message":"Which size?","options":["S","M"]}"#);
     let (code, stdout, stderr) = plugin(&["run", wasm::QUICK_REPLIES, "--response", &response]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(r#"1. "Which size?""#), "{stdout}");
@@ -104,7 +123,10 @@ fn run_shows_a_guest_panic_and_its_logs() {
     let (code, stdout, stderr) =
         plugin(&["run", wasm::HOSTILE, "--response", &response, "--config", r#"{"mode":"panic"}"#]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("plugin trapped in extract") && stderr.contains("panicked on purpose"), "{stderr}");
+    assert!(
+        stderr.contains("plugin trapped in extract") && stderr.contains("panicked on purpose"),
+        "{stderr}"
+    );
     assert!(stdout.contains("logs:"), "{stdout}");
 }
 
@@ -112,7 +134,8 @@ fn run_shows_a_guest_panic_and_its_logs() {
 fn run_refuses_a_config_that_is_not_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let response = write(dir.path(), "response.json", b"{}");
-    let (code, _, stderr) = plugin(&["run", wasm::JSON_REPLY, "--response", &response, "--config", "{field:"]);
+    let (code, _, stderr) =
+        plugin(&["run", wasm::JSON_REPLY, "--response", &response, "--config", "{field:"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("--config is not valid JSON"), "{stderr}");
 }

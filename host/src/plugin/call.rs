@@ -201,7 +201,8 @@ async fn instantiate(
 ) -> Result<Plugin, PluginError> {
     let started = Instant::now();
     arm(store, limits)?;
-    let instance = bounded(Hook::Instantiate, limits, log, plugin.pre.instantiate_async(&mut *store)).await;
+    let instance =
+        bounded(Hook::Instantiate, limits, log, plugin.pre.instantiate_async(&mut *store)).await;
     timings.instantiate = started.elapsed();
     instance
 }
@@ -235,12 +236,16 @@ async fn hooks(
 
     let started = Instant::now();
     arm(store, limits)?;
-    let extracted =
-        bounded(Hook::Extract, limits, log, instance.call_extract(&mut *store, &response, &context))
-            .await;
+    let extracted = bounded(
+        Hook::Extract,
+        limits,
+        log,
+        instance.call_extract(&mut *store, &response, &context),
+    )
+    .await;
     timings.extract = started.elapsed();
-    let extracted = extracted?
-        .map_err(|e| PluginError::Plugin { hook: Hook::Extract, message: e.message })?;
+    let extracted =
+        extracted?.map_err(|e| PluginError::Plugin { hook: Hook::Extract, message: e.message })?;
     check_variables(&extracted, limits)?;
 
     let mut variables = call.variables;
@@ -253,10 +258,11 @@ async fn hooks(
     let started = Instant::now();
     arm(store, limits)?;
     let formatted =
-        bounded(Hook::Format, limits, log, instance.call_format(&mut *store, &list, &context)).await;
+        bounded(Hook::Format, limits, log, instance.call_format(&mut *store, &list, &context))
+            .await;
     timings.format = started.elapsed();
-    let replies = formatted?
-        .map_err(|e| PluginError::Plugin { hook: Hook::Format, message: e.message })?;
+    let replies =
+        formatted?.map_err(|e| PluginError::Plugin { hook: Hook::Format, message: e.message })?;
     let replies = replies.map(|replies| check_replies(replies, limits)).transpose()?;
 
     Ok(PluginOutput { variables, replies })
@@ -280,14 +286,16 @@ impl ReusedInstance {
     ) -> Result<Self, PluginError> {
         let log = CallLog::new(limits.log_bytes);
         let mut store = new_store(engine, &limits, &log);
-        let instance = instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
+        let instance =
+            instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
         Ok(Self { store, instance, limits, log })
     }
 
     pub async fn call(&mut self, call: PluginCall) -> Result<PluginOutput, PluginError> {
         let mut timings = PluginTimings::default();
         let result =
-            hooks(&mut self.store, &self.instance, call, &self.limits, &self.log, &mut timings).await;
+            hooks(&mut self.store, &self.instance, call, &self.limits, &self.log, &mut timings)
+                .await;
         self.log.clear();
         result
     }

@@ -179,7 +179,11 @@ impl Pollable for GuestOutput {
 }
 
 impl AsyncWrite for GuestOutput {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Poll::Ready(
             self.log
                 .write(self.stream, bytes)
@@ -220,9 +224,9 @@ mod tests {
     #[test]
     fn lines_keep_their_order_and_partial_lines_are_kept() {
         let log = CallLog::new(1024);
-        log.write(Stream::Stdout, b"one\ntw").unwrap();
-        log.log(LogLevel::Debug, "between".into()).unwrap();
-        log.write(Stream::Stdout, b"o\nthree").unwrap();
+        log.write(Stream::Stdout, b"one\ntw").expect("within budget");
+        log.log(LogLevel::Debug, "between".into()).expect("within budget");
+        log.write(Stream::Stdout, b"o\nthree").expect("within budget");
         let lines: Vec<_> = log.take_lines().into_iter().map(|l| l.message).collect();
         assert_eq!(lines, ["one", "between", "two", "three"]);
     }
@@ -230,8 +234,8 @@ mod tests {
     #[test]
     fn the_budget_covers_logs_and_output() {
         let log = CallLog::new(10);
-        log.log(LogLevel::Info, "12345".into()).unwrap();
-        log.write(Stream::Stderr, b"12345").unwrap();
+        log.log(LogLevel::Info, "12345".into()).expect("within budget");
+        log.write(Stream::Stderr, b"12345").expect("within budget");
         assert!(log.write(Stream::Stdout, b"x").is_err());
         assert!(log.log(LogLevel::Info, "x".into()).is_err());
     }
@@ -243,15 +247,16 @@ mod tests {
             Stream::Stderr,
             b"\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n",
         )
-        .unwrap();
+        .expect("within budget");
         assert_eq!(log.panic_message().as_deref(), Some("panicked at src/lib.rs:3:5: boom"));
     }
 
     #[test]
     fn a_logged_panic_message_is_preferred() {
         let log = CallLog::new(1024);
-        log.write(Stream::Stderr, b"unrelated\n").unwrap();
-        log.log(LogLevel::Error, "plugin panicked at src/lib.rs:3:5:\nboom".into()).unwrap();
+        log.write(Stream::Stderr, b"unrelated\n").expect("within budget");
+        log.log(LogLevel::Error, "plugin panicked at src/lib.rs:3:5:\nboom".into())
+            .expect("within budget");
         assert_eq!(log.panic_message().as_deref(), Some("panicked at src/lib.rs:3:5: boom"));
     }
 }
