@@ -99,7 +99,13 @@ impl Context {
         latest_message: String,
         config_json: String,
     ) -> Self {
-        Self { project, webhook, send_id, latest_message, config_json }
+        Self {
+            project,
+            webhook,
+            send_id,
+            latest_message,
+            config_json,
+        }
     }
 }
 
@@ -134,7 +140,10 @@ mod tests {
     fn bad_config_says_so() {
         let ctx = Context::default().with_config(r#"{"depth":"deep"}"#);
         let err = ctx.config::<Config>().unwrap_err();
-        assert!(err.message().starts_with("invalid plugin_config: "), "{err}");
+        assert!(
+            err.message().starts_with("invalid plugin_config: "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -144,7 +153,15 @@ mod tests {
             .with_webhook("w")
             .with_send_id("s")
             .with_latest_message("m");
-        assert_eq!((ctx.project(), ctx.webhook(), ctx.send_id(), ctx.latest_message()), ("p", "w", "s", "m"));
+        assert_eq!(
+            (
+                ctx.project(),
+                ctx.webhook(),
+                ctx.send_id(),
+                ctx.latest_message()
+            ),
+            ("p", "w", "s", "m")
+        );
         assert_eq!(ctx.config_json(), "{}");
     }
 }

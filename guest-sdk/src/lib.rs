@@ -65,9 +65,15 @@
 //! - A panic traps the instance: the call fails with the webhook's failure text, and the panic
 //!   message reaches the call's log. Prefer returning a [`PluginError`] that says what to fix.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 extern crate self as guest_sdk;
 
 #[doc(hidden)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "generated lowering of WIT records"
+)]
 pub mod bindings;
 mod context;
 mod error;
