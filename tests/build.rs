@@ -39,7 +39,8 @@ const OUTER_ENV: [&str; 12] = [
 ];
 
 fn main() -> anyhow::Result<()> {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);
     let workspace = manifest_dir.parent().context("the tests crate sits in the workspace")?;
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR")?);
     let target_dir = out_dir.join("plugins");

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::model::{LogLevel, LogLine, PluginContext, UpstreamResponse};
-use crate::plugin::{CallLimits, LoadedPlugin, PluginCall, PluginRun, PluginRuntime, RuntimeOptions};
+use crate::plugin::{
+    CallLimits, LoadedPlugin, PluginCall, PluginRun, PluginRuntime, PluginTimings, RuntimeOptions,
+};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
@@ -108,7 +110,8 @@ fn run(
     content_type: String,
 ) -> Result<String, Failure> {
     let fail = |e| (String::new(), e);
-    serde_json::from_str::<serde_json::Value>(&config).map_err(|e| fail(CommandError::Config(e)))?;
+    serde_json::from_str::<serde_json::Value>(&config)
+        .map_err(|e| fail(CommandError::Config(e)))?;
     let body = read(response).map_err(fail)?;
     let (runtime, plugin) = load(file).map_err(fail)?;
     let call = PluginCall {
@@ -147,24 +150,30 @@ fn run(
                     for (i, reply) in replies.iter().enumerate() {
                         let _ = writeln!(report, "  {}. {:?}", i + 1, reply.text);
                         for button in &reply.buttons {
-                            let _ = writeln!(report, "     [{}] -> {:?}", button.label, button.payload);
+                            let _ =
+                                writeln!(report, "     [{}] -> {:?}", button.label, button.payload);
                         }
                     }
                 }
             }
             write_logs(&mut report, &logs);
-            let _ = writeln!(
-                report,
-                "timings: instantiate {:?}, extract {:?}, format {:?}",
-                timings.instantiate, timings.extract, timings.format
-            );
+            write_timings(&mut report, &timings);
             Ok(report)
         }
         Err(error) => {
             write_logs(&mut report, &logs);
+            write_timings(&mut report, &timings);
             Err((report, error.into()))
         }
     }
+}
+
+fn write_timings(report: &mut String, timings: &PluginTimings) {
+    let _ = writeln!(
+        report,
+        "timings: instantiate {:?}, extract {:?}, format {:?}",
+        timings.instantiate, timings.extract, timings.format
+    );
 }
 
 fn write_logs(report: &mut String, logs: &[LogLine]) {
@@ -180,6 +189,6 @@ fn write_logs(report: &mut String, logs: &[LogLine]) {
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
         };
-        let _ = writeln!(report, "  [{level}] {}", line.message);
+        let _ = writeln!(report, "  [{level}] {}", line.message.replace('\n', "\n    "));
     }
 }

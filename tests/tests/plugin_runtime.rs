@@ -13,10 +13,21 @@ use fallback_host::plugin::{
 };
 use fallback_tests::wasm;
 
-/// One runtime for the whole file, like one per process in the host.
+/// One runtime for the whole file, like one per process in the host. Its ceiling on time is
+/// raised so `unhurried` can grant it; every other call runs with the default limits.
 fn runtime() -> &'static PluginRuntime {
     static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
-    RUNTIME.get_or_init(|| PluginRuntime::new(RuntimeOptions::default()).expect("runtime"))
+    RUNTIME.get_or_init(|| {
+        let max_limits = unhurried();
+        PluginRuntime::new(RuntimeOptions { max_limits, ..RuntimeOptions::default() })
+            .expect("runtime")
+    })
+}
+
+/// The default limits with more time and fuel: the tests' host is a debug build, where lifting
+/// 100,000 variables out of the guest takes ~50 ms alone, more while other tests load both cores.
+fn unhurried() -> CallLimits {
+    CallLimits { timeout: Duration::from_secs(2), fuel: u64::MAX, ..CallLimits::default() }
 }
 
 fn load(path: &str) -> Arc<LoadedPlugin> {
@@ -74,8 +85,15 @@ fn err(run: PluginRun) -> PluginError {
 
 /// Runs a hostile `extract` mode, then proves the runtime still serves a normal call.
 async fn hostile_extract(mode: &str) -> (PluginError, Vec<fallback_host::model::LogLine>) {
+    hostile_extract_with(mode, &CallLimits::default()).await
+}
+
+async fn hostile_extract_with(
+    mode: &str,
+    limits: &CallLimits,
+) -> (PluginError, Vec<fallback_host::model::LogLine>) {
     let plugin = hostile();
-    let run = run(&plugin, call("{}", &format!(r#"{{"mode":"{mode}"}}"#))).await;
+    let run = run_with(&plugin, call("{}", &format!(r#"{{"mode":"{mode}"}}"#)), limits).await;
     let logs = run.logs.clone();
     let error = err(run);
     let after = ok(run_after(&plugin).await);
@@ -85,7 +103,8 @@ async fn hostile_extract(mode: &str) -> (PluginError, Vec<fallback_host::model::
 
 async fn hostile_format(mode: &str) -> PluginError {
     let plugin = hostile();
-    let error = err(run(&plugin, call("{}", &format!(r#"{{"format_mode":"{mode}"}}"#))).await);
+    let input = call("{}", &format!(r#"{{"format_mode":"{mode}"}}"#));
+    let error = err(run_with(&plugin, input, &unhurried()).await);
     ok(run_after(&plugin).await);
     error
 }
@@ -99,7 +118,10 @@ async fn run_after(plugin: &Arc<LoadedPlugin>) -> PluginRun {
 #[tokio::test]
 async fn json_reply_reads_the_configured_field_over_the_declarative_variables() {
     let plugin = load(wasm::JSON_REPLY);
-    let mut input = call(r#"{"data":{"answer":"It is 42."},"message":"ignored"}"#, r#"{"field":"data.answer"}"#);
+    let mut input = call(
+        r#"{"data":{"answer":"It is 42."},"message":"ignored"}"#,
+        r#"{"field":"data.answer"}"#,
+    );
     input.variables.insert("reply".into(), "from the mapping".into());
     input.variables.insert("area".into(), "kept".into());
     let output = ok(run(&plugin, input).await);
@@ -132,7 +154,80 @@ async fn json_reply_names_a_missing_field() {
 async fn json_reply_refuses_a_body_that_is_not_json() {
     let plugin = load(wasm::JSON_REPLY);
     let error = err(run(&plugin, call("<html>502 Bad Gateway</html>", "{}")).await);
-    assert!(matches!(&error, PluginError::Plugin { hook: Hook::Extract, message } if message.contains("JSON")), "{error:?}");
+    assert!(
+        matches!(&error, PluginError::Plugin { hook: Hook::Extract, message } if message.contains("JSON")),
+        "{error:?}"
+    );
+}
+
+const CHAT_COMPLETION: &str = r#"{
+  "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+  "object": "chat.completion",
+  "created": 1741569952,
+  "model": "gpt-4.1-2025-04-14",
+  "choices": [{
+    "index": 0,
+    "message": {"role": "assistant", "content": "  Our store opens at 9am.\n", "refusal": null, "annotations": []},
+    "logprobs": null,
+    "finish_reason": "stop"
+  }],
+  "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29},
+  "service_tier": "default"
+}"#;
+
+#[tokio::test]
+async fn llm_answer_takes_the_first_choice() {
+    let plugin = load(wasm::LLM_ANSWER);
+    let output = ok(run(&plugin, call(CHAT_COMPLETION, "{}")).await);
+    assert_eq!(output.variables["reply"], "Our store opens at 9am.");
+    assert_eq!(output.replies, None);
+}
+
+#[tokio::test]
+async fn llm_answer_reports_the_upstream_error_and_empty_choices() {
+    let plugin = load(wasm::LLM_ANSWER);
+    let upstream_error = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+    let error = err(run(&plugin, call(upstream_error, "{}")).await);
+    assert!(
+        matches!(&error, PluginError::Plugin { hook: Hook::Extract, message } if message.contains("Incorrect API key provided")),
+        "{error:?}"
+    );
+
+    let no_choices = r#"{"id":"x","object":"chat.completion","choices":[]}"#;
+    let error = err(run(&plugin, call(no_choices, "{}")).await);
+    assert!(
+        matches!(&error, PluginError::Plugin { hook: Hook::Extract, message } if message.contains("choices")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn quick_replies_answers_text_with_buttons() {
+    let plugin = load(wasm::QUICK_REPLIES);
+    let body = r#"{"answer":"Which size?","sizes":["Small",{"label":"Large","payload":"size_l"}]}"#;
+    let output =
+        ok(run(&plugin, call(body, r#"{"text_field":"answer","options_field":"sizes"}"#)).await);
+    assert_eq!(output.variables["reply"], "Which size?");
+    assert_eq!(
+        output.replies,
+        Some(vec![Reply {
+            text: "Which size?".into(),
+            buttons: vec![
+                Button { label: "Small".into(), payload: "Small".into() },
+                Button { label: "Large".into(), payload: "size_l".into() },
+            ],
+        }])
+    );
+}
+
+#[tokio::test]
+async fn quick_replies_names_a_missing_text_field() {
+    let plugin = load(wasm::QUICK_REPLIES);
+    let error = err(run(&plugin, call(r#"{"options":["A"]}"#, r#"{"text_field":"answer"}"#)).await);
+    assert!(
+        matches!(&error, PluginError::Plugin { hook: Hook::Extract, message } if message.contains("answer")),
+        "{error:?}"
+    );
 }
 
 // ---- hostile plugin: each misbehaviour its own error, and the runtime carries on ----
@@ -140,7 +235,11 @@ async fn json_reply_refuses_a_body_that_is_not_json() {
 #[tokio::test]
 async fn a_well_behaved_call_logs_and_answers() {
     let run = run(&hostile(), call("{}", r#"{"mode":"ok"}"#)).await;
-    assert!(run.logs.iter().any(|l| l.level == LogLevel::Info && l.message == "hostile ok"), "{:?}", run.logs);
+    assert!(
+        run.logs.iter().any(|l| l.level == LogLevel::Info && l.message == "hostile ok"),
+        "{:?}",
+        run.logs
+    );
     assert!(run.timings.instantiate > Duration::ZERO && run.timings.extract > Duration::ZERO);
     let output = ok(run);
     assert_eq!(output.variables["reply"], "ok from hostile");
@@ -148,9 +247,20 @@ async fn a_well_behaved_call_logs_and_answers() {
 
 #[tokio::test]
 async fn a_cpu_loop_times_out() {
-    let (error, _) = hostile_extract("loop").await;
+    // Unlimited fuel, so the wall clock is what stops it (the default 2e9 fuel lasts about as
+    // long as the default 100 ms on a tight loop here).
+    let limits = CallLimits { fuel: u64::MAX, ..CallLimits::default() };
+    let (error, _) = hostile_extract_with("loop", &limits).await;
     assert!(matches!(error, PluginError::Timeout { hook: Hook::Extract }), "{error:?}");
     assert_eq!(error.code(), "plugin_timeout");
+}
+
+#[tokio::test]
+async fn a_cpu_loop_runs_out_of_fuel() {
+    let limits = CallLimits { fuel: 10_000_000, ..unhurried() };
+    let (error, _) = hostile_extract_with("loop", &limits).await;
+    assert!(matches!(error, PluginError::OutOfFuel { hook: Hook::Extract }), "{error:?}");
+    assert_eq!(error.code(), "plugin_out_of_fuel");
 }
 
 #[tokio::test]
@@ -163,7 +273,7 @@ async fn a_sleep_in_a_host_call_times_out() {
 
 #[tokio::test]
 async fn growing_memory_hits_the_memory_limit() {
-    let (error, _) = hostile_extract("grow").await;
+    let (error, _) = hostile_extract_with("grow", &unhurried()).await;
     assert!(matches!(error, PluginError::MemoryLimit { hook: Hook::Extract }), "{error:?}");
 }
 
@@ -181,11 +291,13 @@ async fn a_panic_traps_with_the_guest_message() {
 }
 
 #[tokio::test]
-async fn unbounded_recursion_traps_on_stack_overflow() {
+async fn unbounded_recursion_traps() {
+    // Rust keeps its frames' locals on a shadow stack in linear memory (1 MiB); running off its
+    // bottom is an out-of-bounds access, before wasm's own call stack is exhausted.
     let (error, _) = hostile_extract("recursion").await;
     match &error {
         PluginError::Trap { hook: Hook::Extract, message, .. } => {
-            assert!(message.contains("stack"), "{message}")
+            assert!(message.contains("stack") || message.contains("out of bounds"), "{message}")
         }
         other => panic!("expected a stack overflow trap, got {other:?}"),
     }
@@ -194,7 +306,7 @@ async fn unbounded_recursion_traps_on_stack_overflow() {
 #[tokio::test]
 async fn oversized_variables_are_refused() {
     for mode in ["huge-output", "many-variables"] {
-        let (error, _) = hostile_extract(mode).await;
+        let (error, _) = hostile_extract_with(mode, &unhurried()).await;
         match error {
             PluginError::OutputTooLarge { hook: Hook::Extract, size, limit } => {
                 assert_eq!(limit, CallLimits::default().output_bytes);
@@ -255,7 +367,10 @@ async fn the_environment_and_arguments_are_empty() {
 #[tokio::test]
 async fn the_plugins_own_error_is_reported_as_such() {
     let (error, _) = hostile_extract("plugin-error").await;
-    assert!(matches!(&error, PluginError::Plugin { hook: Hook::Extract, message } if message == "hostile refuses"), "{error:?}");
+    assert!(
+        matches!(&error, PluginError::Plugin { hook: Hook::Extract, message } if message == "hostile refuses"),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -276,15 +391,32 @@ async fn a_webhook_can_lower_a_limit_but_not_raise_it() {
     let error = err(run_with(&hostile(), call("{}", r#"{"mode":"ok"}"#), &lower).await);
     assert!(matches!(error, PluginError::OutputTooLarge { limit: 10, .. }), "{error:?}");
 
-    let higher = CallLimits { timeout: Duration::from_secs(3600), ..CallLimits::default() };
-    let error = err(run_with(&hostile(), call("{}", r#"{"mode":"loop"}"#), &higher).await);
-    assert!(matches!(error, PluginError::Timeout { .. }), "{error:?}");
+    // A runtime with the default ceilings: an hour and endless fuel are cut to 100 ms and 2e9,
+    // whichever runs out first (`run_with`'s outer bound fails the test if neither applies).
+    let runtime = PluginRuntime::new(RuntimeOptions::default()).expect("runtime");
+    let plugin = runtime.load(&wasm::read(wasm::HOSTILE)).expect("loads");
+    let higher =
+        CallLimits { timeout: Duration::from_secs(3600), fuel: u64::MAX, ..CallLimits::default() };
+    let run = tokio::time::timeout(
+        Duration::from_secs(10),
+        runtime.run(&plugin, call("{}", r#"{"mode":"loop"}"#), &higher),
+    )
+    .await
+    .expect("clamped to the runtime's ceilings");
+    let error = err(run);
+    assert!(
+        matches!(error, PluginError::Timeout { .. } | PluginError::OutOfFuel { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_instance_pool_wait_for_a_slot() {
-    let runtime = PluginRuntime::new(RuntimeOptions { max_concurrent_instances: 2, ..RuntimeOptions::default() })
-        .expect("runtime");
+    let runtime = PluginRuntime::new(RuntimeOptions {
+        max_concurrent_instances: 2,
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime");
     let plugin = runtime.load(&wasm::read(wasm::JSON_REPLY)).expect("loads");
     let calls = (0..16).map(|i| {
         let (runtime, plugin) = (runtime.clone(), plugin.clone());
@@ -303,7 +435,9 @@ async fn calls_beyond_the_instance_pool_wait_for_a_slot() {
 
 #[test]
 fn random_bytes_and_an_empty_file_are_not_webassembly() {
-    for bytes in [&b""[..], b"PK\x03\x04 definitely a zip", &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5]] {
+    for bytes in
+        [&b""[..], b"PK\x03\x04 definitely a zip", &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5]]
+    {
         let error = runtime().load(bytes).expect_err("refused");
         assert!(matches!(error, PluginError::NotWasm), "{error:?}");
         assert!(error.is_upload_error());
@@ -354,7 +488,9 @@ fn a_component_importing_more_than_the_world_is_refused() {
     .expect("wat");
     let error = runtime().load(&component).expect_err("refused");
     match &error {
-        PluginError::WrongWorld { detail } => assert!(detail.contains("evil:net/socket"), "{detail}"),
+        PluginError::WrongWorld { detail } => {
+            assert!(detail.contains("evil:net/socket"), "{detail}")
+        }
         other => panic!("expected WrongWorld, got {other:?}"),
     }
 }
@@ -394,7 +530,8 @@ fn loading_the_same_bytes_twice_reuses_the_plugin() {
 async fn a_restart_loads_the_compiled_artifact_from_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wasm = wasm::read(wasm::JSON_REPLY);
-    let options = RuntimeOptions { cache_dir: Some(dir.path().to_owned()), ..RuntimeOptions::default() };
+    let options =
+        RuntimeOptions { cache_dir: Some(dir.path().to_owned()), ..RuntimeOptions::default() };
 
     let first = PluginRuntime::new(options.clone()).expect("runtime");
     let compiled = first.load(&wasm).expect("loads");
@@ -405,7 +542,9 @@ async fn a_restart_loads_the_compiled_artifact_from_disk() {
     let restarted = PluginRuntime::new(options.clone()).expect("runtime");
     let reused = restarted.load(&wasm).expect("loads");
     assert_eq!(reused.source(), LoadSource::Disk);
-    let output = ok(restarted.run(&reused, call(r#"{"message":"from disk"}"#, "{}"), &CallLimits::default()).await);
+    let output = ok(restarted
+        .run(&reused, call(r#"{"message":"from disk"}"#, "{}"), &CallLimits::default())
+        .await);
     assert_eq!(output.variables["reply"], "from disk");
 
     // A corrupt artifact is recompiled and rewritten, not trusted and not fatal.

@@ -188,14 +188,34 @@ pub(crate) async fn call(
     timings: &mut PluginTimings,
 ) -> Result<PluginOutput, PluginError> {
     let mut store = new_store(engine, limits, log);
+    let instance = instantiate(&mut store, plugin, limits, log, timings).await?;
+    hooks(&mut store, &instance, call, limits, log, timings).await
+}
 
+async fn instantiate(
+    store: &mut Store<CallState>,
+    plugin: &LoadedPlugin,
+    limits: &CallLimits,
+    log: &CallLog,
+    timings: &mut PluginTimings,
+) -> Result<Plugin, PluginError> {
     let started = Instant::now();
-    arm(&mut store, limits)?;
+    arm(store, limits)?;
     let instance =
-        bounded(Hook::Instantiate, limits, log, plugin.pre.instantiate_async(&mut store)).await;
+        bounded(Hook::Instantiate, limits, log, plugin.pre.instantiate_async(&mut *store)).await;
     timings.instantiate = started.elapsed();
-    let instance = instance?;
+    instance
+}
 
+/// `extract`, the merge, then `format`, in one instance.
+async fn hooks(
+    store: &mut Store<CallState>,
+    instance: &Plugin,
+    call: PluginCall,
+    limits: &CallLimits,
+    log: &CallLog,
+    timings: &mut PluginTimings,
+) -> Result<PluginOutput, PluginError> {
     let context = Context {
         project: call.context.project,
         webhook: call.context.webhook,
@@ -215,13 +235,17 @@ pub(crate) async fn call(
     };
 
     let started = Instant::now();
-    arm(&mut store, limits)?;
-    let extracted =
-        bounded(Hook::Extract, limits, log, instance.call_extract(&mut store, &response, &context))
-            .await;
+    arm(store, limits)?;
+    let extracted = bounded(
+        Hook::Extract,
+        limits,
+        log,
+        instance.call_extract(&mut *store, &response, &context),
+    )
+    .await;
     timings.extract = started.elapsed();
-    let extracted = extracted?
-        .map_err(|e| PluginError::Plugin { hook: Hook::Extract, message: e.message })?;
+    let extracted =
+        extracted?.map_err(|e| PluginError::Plugin { hook: Hook::Extract, message: e.message })?;
     check_variables(&extracted, limits)?;
 
     let mut variables = call.variables;
@@ -232,15 +256,49 @@ pub(crate) async fn call(
         .collect();
 
     let started = Instant::now();
-    arm(&mut store, limits)?;
+    arm(store, limits)?;
     let formatted =
-        bounded(Hook::Format, limits, log, instance.call_format(&mut store, &list, &context)).await;
+        bounded(Hook::Format, limits, log, instance.call_format(&mut *store, &list, &context))
+            .await;
     timings.format = started.elapsed();
-    let replies = formatted?
-        .map_err(|e| PluginError::Plugin { hook: Hook::Format, message: e.message })?;
+    let replies =
+        formatted?.map_err(|e| PluginError::Plugin { hook: Hook::Format, message: e.message })?;
     let replies = replies.map(|replies| check_replies(replies, limits)).transpose()?;
 
     Ok(PluginOutput { variables, replies })
+}
+
+/// One instance called again and again, for the benchmark's "reused instance" baseline only:
+/// the product never reuses an instance across calls.
+#[doc(hidden)]
+pub struct ReusedInstance {
+    store: Store<CallState>,
+    instance: Plugin,
+    limits: CallLimits,
+    log: CallLog,
+}
+
+impl ReusedInstance {
+    pub(crate) async fn new(
+        engine: &Engine,
+        plugin: &LoadedPlugin,
+        limits: CallLimits,
+    ) -> Result<Self, PluginError> {
+        let log = CallLog::new(limits.log_bytes);
+        let mut store = new_store(engine, &limits, &log);
+        let instance =
+            instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
+        Ok(Self { store, instance, limits, log })
+    }
+
+    pub async fn call(&mut self, call: PluginCall) -> Result<PluginOutput, PluginError> {
+        let mut timings = PluginTimings::default();
+        let result =
+            hooks(&mut self.store, &self.instance, call, &self.limits, &self.log, &mut timings)
+                .await;
+        self.log.clear();
+        result
+    }
 }
 
 fn check_variables(variables: &[Variable], limits: &CallLimits) -> Result<(), PluginError> {

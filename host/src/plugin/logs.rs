@@ -20,6 +20,9 @@ pub(crate) struct LogBudgetExceeded {
     pub limit: usize,
 }
 
+/// How Rust's panic messages begin, whoever prints them.
+const PANIC_MARKER: &str = "panicked at";
+
 /// Shared by the store (for `host.log`) and the guest's stdout/stderr streams.
 #[derive(Clone)]
 pub(crate) struct CallLog(Arc<Mutex<LogBuffer>>);
@@ -33,6 +36,8 @@ struct LogBuffer {
     stderr_tail: Vec<u8>,
     /// Everything written to stderr, to recover a guest's panic message.
     stderr: String,
+    /// The first logged line that reports a panic (the guest SDK logs panics via `host.log`).
+    logged_panic: Option<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -50,6 +55,7 @@ impl CallLog {
             stdout_tail: Vec::new(),
             stderr_tail: Vec::new(),
             stderr: String::new(),
+            logged_panic: None,
         })))
     }
 
@@ -61,6 +67,9 @@ impl CallLog {
     pub fn log(&self, level: LogLevel, message: String) -> Result<(), LogBudgetExceeded> {
         let mut buf = self.lock();
         buf.spend(message.len())?;
+        if buf.logged_panic.is_none() && message.contains(PANIC_MARKER) {
+            buf.logged_panic = Some(message.clone());
+        }
         buf.lines.push(LogLine { level, message });
         Ok(())
     }
@@ -103,11 +112,23 @@ impl CallLog {
         std::mem::take(&mut buf.lines)
     }
 
-    /// A Rust guest's panic message ("panicked at src/lib.rs:1:2: why"), if it printed one.
+    /// Forgets every line and refills the budget (for an instance called more than once).
+    pub fn clear(&self) {
+        let mut buf = self.lock();
+        buf.lines.clear();
+        buf.used = 0;
+        buf.stdout_tail.clear();
+        buf.stderr_tail.clear();
+        buf.stderr.clear();
+        buf.logged_panic = None;
+    }
+
+    /// A Rust guest's panic message ("panicked at src/lib.rs:1:2: why"), if it logged one or
+    /// printed one to stderr (std's default panic hook).
     pub fn panic_message(&self) -> Option<String> {
         let buf = self.lock();
-        let start = buf.stderr.find("panicked at")?;
-        let text = &buf.stderr[start..];
+        let text = buf.logged_panic.as_deref().unwrap_or(&buf.stderr);
+        let text = &text[text.find(PANIC_MARKER)?..];
         let text = text.split("\nnote:").next().unwrap_or(text);
         Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
     }
@@ -158,7 +179,11 @@ impl Pollable for GuestOutput {
 }
 
 impl AsyncWrite for GuestOutput {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Poll::Ready(
             self.log
                 .write(self.stream, bytes)
@@ -199,9 +224,9 @@ mod tests {
     #[test]
     fn lines_keep_their_order_and_partial_lines_are_kept() {
         let log = CallLog::new(1024);
-        log.write(Stream::Stdout, b"one\ntw").unwrap();
-        log.log(LogLevel::Debug, "between".into()).unwrap();
-        log.write(Stream::Stdout, b"o\nthree").unwrap();
+        log.write(Stream::Stdout, b"one\ntw").expect("within budget");
+        log.log(LogLevel::Debug, "between".into()).expect("within budget");
+        log.write(Stream::Stdout, b"o\nthree").expect("within budget");
         let lines: Vec<_> = log.take_lines().into_iter().map(|l| l.message).collect();
         assert_eq!(lines, ["one", "between", "two", "three"]);
     }
@@ -209,8 +234,8 @@ mod tests {
     #[test]
     fn the_budget_covers_logs_and_output() {
         let log = CallLog::new(10);
-        log.log(LogLevel::Info, "12345".into()).unwrap();
-        log.write(Stream::Stderr, b"12345").unwrap();
+        log.log(LogLevel::Info, "12345".into()).expect("within budget");
+        log.write(Stream::Stderr, b"12345").expect("within budget");
         assert!(log.write(Stream::Stdout, b"x").is_err());
         assert!(log.log(LogLevel::Info, "x".into()).is_err());
     }
@@ -222,7 +247,16 @@ mod tests {
             Stream::Stderr,
             b"\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n",
         )
-        .unwrap();
+        .expect("within budget");
+        assert_eq!(log.panic_message().as_deref(), Some("panicked at src/lib.rs:3:5: boom"));
+    }
+
+    #[test]
+    fn a_logged_panic_message_is_preferred() {
+        let log = CallLog::new(1024);
+        log.write(Stream::Stderr, b"unrelated\n").expect("within budget");
+        log.log(LogLevel::Error, "plugin panicked at src/lib.rs:3:5:\nboom".into())
+            .expect("within budget");
         assert_eq!(log.panic_message().as_deref(), Some("panicked at src/lib.rs:3:5: boom"));
     }
 }

@@ -18,6 +18,8 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use cache::{LoadSource, LoadedPlugin, sha256};
+#[doc(hidden)]
+pub use call::ReusedInstance;
 pub use call::{PluginCall, PluginOutput, PluginTimings};
 pub use error::{Hook, PluginError};
 pub use limits::CallLimits;
@@ -66,7 +68,9 @@ struct Inner {
 
 impl std::fmt::Debug for PluginRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginRuntime").field("max_limits", &self.inner.max_limits).finish_non_exhaustive()
+        f.debug_struct("PluginRuntime")
+            .field("max_limits", &self.inner.max_limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +105,12 @@ impl PluginRuntime {
     /// Runs `extract` then `format` in one fresh instance. `limits` are clamped to the
     /// runtime's maximums. The guest yields to the async runtime at every epoch tick, so a
     /// busy guest shares a worker thread rather than holding it.
-    pub async fn run(&self, plugin: &Arc<LoadedPlugin>, call: PluginCall, limits: &CallLimits) -> PluginRun {
+    pub async fn run(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        call: PluginCall,
+        limits: &CallLimits,
+    ) -> PluginRun {
         let limits = limits.clamp_to(&self.inner.max_limits);
         let log = logs::CallLog::new(limits.log_bytes);
         let mut timings = PluginTimings::default();
@@ -113,5 +122,16 @@ impl PluginRuntime {
             Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
         };
         PluginRun { logs: log.take_lines(), result, timings }
+    }
+
+    /// An instance kept across calls: the benchmark's baseline for what instantiation costs.
+    #[doc(hidden)]
+    pub async fn bench_reused_instance(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        limits: &CallLimits,
+    ) -> Result<ReusedInstance, PluginError> {
+        ReusedInstance::new(&self.inner.engine, plugin, limits.clamp_to(&self.inner.max_limits))
+            .await
     }
 }
