@@ -62,8 +62,7 @@ impl Context {
         if text.is_empty() || text == "null" {
             return Ok(T::default());
         }
-        serde_json::from_str(text)
-            .map_err(|err| PluginError::new(format!("invalid plugin_config: {err}")))
+        serde_json::from_str(text).map_err(|err| PluginError::new(format!("invalid plugin_config: {err}")))
     }
 
     pub fn with_project(mut self, project: impl Into<String>) -> Self {
@@ -99,13 +98,7 @@ impl Context {
         latest_message: String,
         config_json: String,
     ) -> Self {
-        Self {
-            project,
-            webhook,
-            send_id,
-            latest_message,
-            config_json,
-        }
+        Self { project, webhook, send_id, latest_message, config_json }
     }
 }
 
@@ -140,28 +133,14 @@ mod tests {
     fn bad_config_says_so() {
         let ctx = Context::default().with_config(r#"{"depth":"deep"}"#);
         let err = ctx.config::<Config>().unwrap_err();
-        assert!(
-            err.message().starts_with("invalid plugin_config: "),
-            "{err}"
-        );
+        assert!(err.message().starts_with("invalid plugin_config: "), "{err}");
     }
 
     #[test]
     fn builders_set_every_field() {
-        let ctx = Context::default()
-            .with_project("p")
-            .with_webhook("w")
-            .with_send_id("s")
-            .with_latest_message("m");
-        assert_eq!(
-            (
-                ctx.project(),
-                ctx.webhook(),
-                ctx.send_id(),
-                ctx.latest_message()
-            ),
-            ("p", "w", "s", "m")
-        );
+        let ctx =
+            Context::default().with_project("p").with_webhook("w").with_send_id("s").with_latest_message("m");
+        assert_eq!((ctx.project(), ctx.webhook(), ctx.send_id(), ctx.latest_message()), ("p", "w", "s", "m"));
         assert_eq!(ctx.config_json(), "{}");
     }
 }

@@ -10,9 +10,7 @@ pub struct PluginError {
 
 impl PluginError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
+        Self { message: message.into() }
     }
 
     pub fn message(&self) -> &str {
@@ -45,18 +43,13 @@ mod tests {
 
     #[test]
     fn json_errors_say_what_and_where() {
-        let err: PluginError = serde_json::from_str::<serde_json::Value>("{nope")
-            .unwrap_err()
-            .into();
+        let err: PluginError = serde_json::from_str::<serde_json::Value>("{nope").unwrap_err().into();
         assert!(err.message().starts_with("JSON error: "), "{err}");
         assert!(err.message().contains("line 1 column 2"), "{err}");
     }
 
     #[test]
     fn display_is_the_message() {
-        assert_eq!(
-            PluginError::new("hostile refuses").to_string(),
-            "hostile refuses"
-        );
+        assert_eq!(PluginError::new("hostile refuses").to_string(), "hostile refuses");
     }
 }

@@ -9,17 +9,10 @@ pub fn extract<P: Plugin>(
     context: wit::Context,
 ) -> Result<Vec<wit::Variable>, wit::PluginError> {
     install_panic_logger();
-    let headers = response
-        .headers
-        .into_iter()
-        .map(|h| (h.name, h.value))
-        .collect();
+    let headers = response.headers.into_iter().map(|h| (h.name, h.value)).collect();
     let response = Response::from_parts(response.status, headers, response.body);
     let variables = P::extract(&response, &context_from_wit(context)).map_err(error_to_wit)?;
-    Ok(variables
-        .into_iter()
-        .map(|(name, value)| wit::Variable { name, value })
-        .collect())
+    Ok(variables.into_iter().map(|(name, value)| wit::Variable { name, value }).collect())
 }
 
 pub fn format<P: Plugin>(
@@ -43,9 +36,7 @@ fn context_from_wit(context: wit::Context) -> Context {
 }
 
 fn error_to_wit(err: crate::PluginError) -> wit::PluginError {
-    wit::PluginError {
-        message: err.message().to_string(),
-    }
+    wit::PluginError { message: err.message().to_string() }
 }
 
 fn reply_to_wit(reply: Reply) -> wit::Reply {
@@ -54,10 +45,7 @@ fn reply_to_wit(reply: Reply) -> wit::Reply {
         buttons: reply
             .buttons
             .into_iter()
-            .map(|b| wit::Button {
-                label: b.label,
-                payload: b.payload,
-            })
+            .map(|b| wit::Button { label: b.label, payload: b.payload })
             .collect(),
     }
 }
@@ -96,11 +84,7 @@ mod tests {
         }
 
         fn format(vars: &Variables, ctx: &Context) -> Result<Option<Vec<Reply>>, PluginError> {
-            let text = format!(
-                "{}:{}",
-                ctx.project(),
-                vars.get("reply").unwrap_or_default()
-            );
+            let text = format!("{}:{}", ctx.project(), vars.get("reply").unwrap_or_default());
             Ok(Some(vec![Reply::text(text).button("A", "a")]))
         }
     }
@@ -121,10 +105,7 @@ mod tests {
     fn response() -> wit::HttpResponse {
         wit::HttpResponse {
             status: 201,
-            headers: vec![wit::Header {
-                name: "content-type".into(),
-                value: "text/plain".into(),
-            }],
+            headers: vec![wit::Header { name: "content-type".into(), value: "text/plain".into() }],
             body: b"hello".to_vec(),
         }
     }
@@ -136,12 +117,8 @@ mod tests {
     #[test]
     fn extract_converts_both_ways() {
         let vars = pairs(extract::<Echo>(response(), context("hi")).unwrap());
-        let expected = [
-            ("body", "hello"),
-            ("config", r#"{"k":1}"#),
-            ("status", "201"),
-            ("type", "text/plain"),
-        ];
+        let expected =
+            [("body", "hello"), ("config", r#"{"k":1}"#), ("status", "201"), ("type", "text/plain")];
         assert_eq!(vars, expected.map(|(n, v)| (n.to_string(), v.to_string())));
     }
 
@@ -153,33 +130,19 @@ mod tests {
 
     #[test]
     fn format_converts_replies_and_buttons() {
-        let vars = vec![wit::Variable {
-            name: "reply".into(),
-            value: "yo".into(),
-        }];
+        let vars = vec![wit::Variable { name: "reply".into(), value: "yo".into() }];
         let replies = format::<Echo>(vars, context("hi")).unwrap().unwrap();
         assert_eq!(replies.len(), 1);
         assert_eq!(replies[0].text, "p:yo");
         assert_eq!(
-            (
-                replies[0].buttons[0].label.as_str(),
-                replies[0].buttons[0].payload.as_str()
-            ),
+            (replies[0].buttons[0].label.as_str(), replies[0].buttons[0].payload.as_str()),
             ("A", "a")
         );
     }
 
     #[test]
     fn default_hooks_add_nothing_and_defer_to_the_template() {
-        assert!(
-            extract::<Defaults>(response(), context("hi"))
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            format::<Defaults>(Vec::new(), context("hi"))
-                .unwrap()
-                .is_none()
-        );
+        assert!(extract::<Defaults>(response(), context("hi")).unwrap().is_empty());
+        assert!(format::<Defaults>(Vec::new(), context("hi")).unwrap().is_none());
     }
 }

@@ -70,10 +70,7 @@
 extern crate self as guest_sdk;
 
 #[doc(hidden)]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "generated lowering of WIT records"
-)]
+#[allow(clippy::too_many_arguments, reason = "generated lowering of WIT records")]
 pub mod bindings;
 mod context;
 mod error;
@@ -141,7 +138,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::__private::bindings::export!(GuestSdkExport with_types_in $crate::__private::bindings);
+    $crate::__private::bindings::export!(GuestSdkExport with_types_in $crate::__private::bindings);
         };
     };
 }

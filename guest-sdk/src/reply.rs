@@ -9,10 +9,7 @@ pub struct Button {
 
 impl Button {
     pub fn new(label: impl Into<String>, payload: impl Into<String>) -> Self {
-        Self {
-            label: label.into(),
-            payload: payload.into(),
-        }
+        Self { label: label.into(), payload: payload.into() }
     }
 }
 
@@ -25,10 +22,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            buttons: Vec::new(),
-        }
+        Self { text: text.into(), buttons: Vec::new() }
     }
 
     /// Adds a button after those already there.
@@ -46,9 +40,6 @@ mod tests {
     fn buttons_keep_their_order() {
         let reply = Reply::text("pick").button("A", "a").button("B", "b");
         assert_eq!(reply.text, "pick");
-        assert_eq!(
-            reply.buttons,
-            vec![Button::new("A", "a"), Button::new("B", "b")]
-        );
+        assert_eq!(reply.buttons, vec![Button::new("A", "a"), Button::new("B", "b")]);
     }
 }

@@ -16,17 +16,12 @@ pub struct Response {
 impl Response {
     /// Builds a response, chiefly for unit tests of a plugin's logic.
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Self { status, headers: Vec::new(), body: body.into() }
     }
 
     /// Adds a header; the name is lower-cased as the host does.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers
-            .push((name.into().to_ascii_lowercase(), value.into()));
+        self.headers.push((name.into().to_ascii_lowercase(), value.into()));
         self
     }
 
@@ -36,17 +31,12 @@ impl Response {
 
     /// The first value of header `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
     /// Every header in the order received; a repeated header appears once per occurrence.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+        self.headers.iter().map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
     pub fn body(&self) -> &[u8] {
@@ -63,9 +53,7 @@ impl Response {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
         serde_json::from_slice(&self.body).map_err(|err| {
             if err.is_data() {
-                PluginError::new(format!(
-                    "response JSON does not have the expected shape: {err}"
-                ))
+                PluginError::new(format!("response JSON does not have the expected shape: {err}"))
             } else {
                 PluginError::new(format!("response body is not JSON: {err}"))
             }
@@ -78,11 +66,7 @@ impl Response {
     }
 
     pub(crate) fn from_parts(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
-        Self {
-            status,
-            headers,
-            body,
-        }
+        Self { status, headers, body }
     }
 }
 
@@ -100,13 +84,7 @@ mod tests {
         assert_eq!(response.header("CONTENT-TYPE"), Some("application/json"));
         assert_eq!(response.header("set-cookie"), Some("a=1"));
         assert_eq!(response.header("missing"), None);
-        assert_eq!(
-            response
-                .headers()
-                .filter(|(name, _)| *name == "set-cookie")
-                .count(),
-            2
-        );
+        assert_eq!(response.headers().filter(|(name, _)| *name == "set-cookie").count(), 2);
     }
 
     #[test]
@@ -124,13 +102,8 @@ mod tests {
     #[test]
     fn bad_bodies_say_what_is_wrong() {
         let err = Response::new(200, "<html>").json_value().unwrap_err();
-        assert!(
-            err.message().starts_with("response body is not JSON"),
-            "{err}"
-        );
-        let err = Response::new(200, r#"{"message":1}"#)
-            .json::<Vec<u8>>()
-            .unwrap_err();
+        assert!(err.message().starts_with("response body is not JSON"), "{err}");
+        let err = Response::new(200, r#"{"message":1}"#).json::<Vec<u8>>().unwrap_err();
         assert!(err.message().contains("expected shape"), "{err}");
         let err = Response::new(200, vec![0xff, 0xfe]).text().unwrap_err();
         assert!(err.message().contains("not UTF-8"), "{err}");

@@ -33,9 +33,7 @@ impl Variables {
 
     /// Entries sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+        self.entries.iter().map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
     pub fn len(&self) -> usize {
@@ -49,19 +47,13 @@ impl Variables {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Variables {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self {
-            entries: iter
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+        Self { entries: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 }
 
 impl<K: Into<String>, V: Into<String>> Extend<(K, V)> for Variables {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
-        self.entries
-            .extend(iter.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self.entries.extend(iter.into_iter().map(|(k, v)| (k.into(), v.into())));
     }
 }
 
@@ -82,10 +74,7 @@ mod tests {
     fn insert_replaces_and_iter_is_sorted_by_name() {
         let mut vars = Variables::new().with("b", "2").with("a", "1");
         assert_eq!(vars.insert("b", "3").as_deref(), Some("2"));
-        assert_eq!(
-            vars.iter().collect::<Vec<_>>(),
-            vec![("a", "1"), ("b", "3")]
-        );
+        assert_eq!(vars.iter().collect::<Vec<_>>(), vec![("a", "1"), ("b", "3")]);
         assert_eq!(vars.get("a"), Some("1"));
         assert_eq!(vars.get("c"), None);
         assert_eq!(vars.len(), 2);
@@ -98,10 +87,7 @@ mod tests {
         let vars: Variables = [("x", "1"), ("y", "2")].into_iter().collect();
         assert_eq!(
             vars.into_iter().collect::<Vec<_>>(),
-            vec![
-                ("x".to_string(), "1".to_string()),
-                ("y".to_string(), "2".to_string())
-            ]
+            vec![("x".to_string(), "1".to_string()), ("y".to_string(), "2".to_string())]
         );
     }
 }

@@ -77,10 +77,7 @@ pub fn hash_token(token: &str) -> String {
 /// Whether `token` hashes to `hash_hex`, compared in constant time so response timing reveals
 /// nothing about how much of a guessed hash matched.
 pub fn verify_token(token: &str, hash_hex: &str) -> bool {
-    hash_token(token)
-        .as_bytes()
-        .ct_eq(hash_hex.as_bytes())
-        .into()
+    hash_token(token).as_bytes().ct_eq(hash_hex.as_bytes()).into()
 }
 
 /// The operator's token, held only as its hash.
@@ -110,17 +107,10 @@ pub fn load_or_create_admin_token(
         if token.is_empty() {
             return Err(AuthError::Empty("FALLBACK_ADMIN_TOKEN".to_owned()));
         }
-        return Ok((
-            AdminToken {
-                hash: hash_token(token),
-            },
-            None,
-        ));
+        return Ok((AdminToken { hash: hash_token(token) }, None));
     }
-    std::fs::create_dir_all(data_dir).map_err(|source| AuthError::DataDir {
-        path: data_dir.to_owned(),
-        source,
-    })?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|source| AuthError::DataDir { path: data_dir.to_owned(), source })?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
     match std::fs::read_to_string(&path) {
         Ok(contents) => {
@@ -129,25 +119,13 @@ pub fn load_or_create_admin_token(
             if token.is_empty() {
                 return Err(AuthError::Empty(path.display().to_string()));
             }
-            Ok((
-                AdminToken {
-                    hash: hash_token(token),
-                },
-                None,
-            ))
+            Ok((AdminToken { hash: hash_token(token) }, None))
         }
         Err(err) if err.kind() == ErrorKind::NotFound => {
             let token = try_generate_token(ADMIN_TOKEN_PREFIX)?;
-            write_private(&path, &format!("{token}\n")).map_err(|source| AuthError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            Ok((
-                AdminToken {
-                    hash: hash_token(&token),
-                },
-                Some(token),
-            ))
+            write_private(&path, &format!("{token}\n"))
+                .map_err(|source| AuthError::Write { path: path.clone(), source })?;
+            Ok((AdminToken { hash: hash_token(&token) }, Some(token)))
         }
         Err(source) => Err(AuthError::Read { path, source }),
     }
@@ -170,10 +148,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 pub fn bearer_token(header_value: &str) -> Option<&str> {
     let (scheme, token) = header_value.trim().split_once(' ')?;
     let token = token.trim_start_matches(' ');
-    (scheme.eq_ignore_ascii_case("bearer")
-        && !token.is_empty()
-        && !token.contains(char::is_whitespace))
-    .then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(char::is_whitespace))
+        .then_some(token)
 }
 
 #[cfg(test)]
@@ -195,20 +171,14 @@ mod tests {
     #[test]
     fn hash_is_sha256_hex_and_verify_checks_it() {
         // SHA-256("abc"), FIPS 180-2 test vector.
-        assert_eq!(
-            hash_token("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash_token("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let token = generate_token(PROJECT_KEY_PREFIX);
         let hash = hash_token(&token);
         assert!(verify_token(&token, &hash));
         assert!(!verify_token(&format!("{token}x"), &hash));
         assert!(!verify_token(&token, &hash[..63]));
         assert!(!verify_token(&token, ""));
-        assert!(
-            !verify_token(&hash, &hash),
-            "the hash itself is not a credential"
-        );
+        assert!(!verify_token(&hash, &hash), "the hash itself is not a credential");
     }
 
     #[test]
@@ -251,8 +221,7 @@ mod tests {
     fn env_token_wins_and_is_not_written() {
         let dir = tempfile::tempdir().unwrap();
         let (from_file, _) = load_or_create_admin_token(dir.path(), None).unwrap();
-        let (token, printed) =
-            load_or_create_admin_token(dir.path(), Some("operator-secret")).unwrap();
+        let (token, printed) = load_or_create_admin_token(dir.path(), Some("operator-secret")).unwrap();
         assert!(token.verify("operator-secret"));
         assert_ne!(token, from_file);
         assert_eq!(printed, None);
@@ -265,14 +234,8 @@ mod tests {
     #[test]
     fn empty_tokens_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            load_or_create_admin_token(dir.path(), Some(" ")),
-            Err(AuthError::Empty(_))
-        ));
+        assert!(matches!(load_or_create_admin_token(dir.path(), Some(" ")), Err(AuthError::Empty(_))));
         std::fs::write(dir.path().join(ADMIN_TOKEN_FILE), "\n").unwrap();
-        assert!(matches!(
-            load_or_create_admin_token(dir.path(), None),
-            Err(AuthError::Empty(_))
-        ));
+        assert!(matches!(load_or_create_admin_token(dir.path(), None), Err(AuthError::Empty(_))));
     }
 }

@@ -16,7 +16,6 @@ mod generated {
 
 pub use generated::fallback::plugin::host::{Host as LogHost, Level};
 pub use generated::fallback::plugin::types::{
-    Button, Context, Header, Host as TypesHost, HttpResponse, PluginError as GuestError, Reply,
-    Variable,
+    Button, Context, Header, Host as TypesHost, HttpResponse, PluginError as GuestError, Reply, Variable,
 };
 pub use generated::{Plugin, PluginPre};

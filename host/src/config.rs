@@ -277,8 +277,7 @@ mod tests {
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("host.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nupstream_body_bytes = 2048\n")
-            .expect("write");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nupstream_body_bytes = 2048\n").expect("write");
         let config = Config::load(Some(&path), |name| match name {
             "FALLBACK_UPSTREAM_BODY_BYTES" => Some("4096".into()),
             "FALLBACK_ALLOW_NETWORKS" => Some("127.0.0.0/8, ::1/128".into()),
@@ -292,10 +291,8 @@ mod tests {
 
     #[test]
     fn bad_settings_name_their_key() {
-        let error = Config::load(None, |name| {
-            (name == "FALLBACK_PLUGIN_FUEL").then(|| "lots".to_string())
-        })
-        .expect_err("refused");
+        let error = Config::load(None, |name| (name == "FALLBACK_PLUGIN_FUEL").then(|| "lots".to_string()))
+            .expect_err("refused");
         assert!(error.to_string().contains("FALLBACK_PLUGIN_FUEL"), "{error}");
 
         let dir = tempfile::tempdir().expect("tempdir");

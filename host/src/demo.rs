@@ -76,8 +76,16 @@ async fn seed(host: &Host, answers: SocketAddr) -> anyhow::Result<String> {
         })
         .await?;
     let intents = [
-        ("greeting", &["hello", "hi there", "good morning", "hey"][..], "Hello! Ask me anything: what I don't know, I look up."),
-        ("hours", &["what are your opening hours", "when are you open", "opening times"][..], "We are open every day from 9:00 to 18:00."),
+        (
+            "greeting",
+            &["hello", "hi there", "good morning", "hey"][..],
+            "Hello! Ask me anything: what I don't know, I look up.",
+        ),
+        (
+            "hours",
+            &["what are your opening hours", "when are you open", "opening times"][..],
+            "We are open every day from 9:00 to 18:00.",
+        ),
         ("thanks", &["thank you", "thanks a lot", "cheers"][..], "You're welcome!"),
     ];
     for (id, examples, response) in intents {

@@ -181,12 +181,11 @@ const FUNCTION_WORD_WEIGHT: f64 = 0.2;
 /// do i" say nothing about the intent, so without this "how do i reset my password" scores close
 /// to "how do i get my money back". Other languages still match, on plain TF-IDF.
 const FUNCTION_WORDS: &[&str] = &[
-    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can",
-    "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how",
-    "i", "if", "im", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please", "she",
-    "should", "so", "that", "the", "their", "them", "there", "they", "this", "to", "us", "was",
-    "we", "were", "what", "whats", "when", "where", "wheres", "which", "who", "why", "will",
-    "with", "would", "you", "your",
+    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could",
+    "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "im",
+    "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please", "she", "should", "so", "that",
+    "the", "their", "them", "there", "they", "this", "to", "us", "was", "we", "were", "what", "whats",
+    "when", "where", "wheres", "which", "who", "why", "will", "with", "would", "you", "your",
 ];
 
 /// A normalised text's weighted word and trigram counts (a function word's occurrence counts
@@ -204,8 +203,7 @@ impl Terms {
             let weight = if FUNCTION_WORDS.contains(&word) { FUNCTION_WORD_WEIGHT } else { 1.0 };
             let chars: Vec<char> = word.chars().collect();
             // Padding makes word starts and ends n-grams of their own ("ope" vs " op").
-            let padded: Vec<char> =
-                std::iter::once(' ').chain(chars.iter().copied()).chain([' ']).collect();
+            let padded: Vec<char> = std::iter::once(' ').chain(chars.iter().copied()).chain([' ']).collect();
             if chars.iter().copied().any(is_unspaced_script) {
                 // Chinese and Japanese run words together, and most of their words are one or
                 // two characters: a run is a phrase, so its character bigrams stand in for words
@@ -320,9 +318,7 @@ mod tests {
     fn index(intents: &[(&str, &[&str])]) -> IntentIndex {
         let owned: Vec<(String, Vec<String>)> = intents
             .iter()
-            .map(|(id, examples)| {
-                (id.to_string(), examples.iter().map(|e| e.to_string()).collect())
-            })
+            .map(|(id, examples)| (id.to_string(), examples.iter().map(|e| e.to_string()).collect()))
             .collect();
         IntentIndex::build(&owned)
     }
@@ -358,11 +354,9 @@ mod tests {
     #[test]
     fn an_exact_example_scores_one() {
         let bot = bot();
-        for (message, intent) in [
-            ("where is my order", "order_status"),
-            ("hello", "greeting"),
-            ("i want a refund", "refund"),
-        ] {
+        for (message, intent) in
+            [("where is my order", "order_status"), ("hello", "greeting"), ("i want a refund", "refund")]
+        {
             let (got, score) = matched(&bot, message).unwrap();
             assert_eq!(got, intent);
             assert!((score - 1.0).abs() < 1e-9, "{message}: {score}");

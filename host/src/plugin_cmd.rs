@@ -110,8 +110,7 @@ fn run(
     content_type: String,
 ) -> Result<String, Failure> {
     let fail = |e| (String::new(), e);
-    serde_json::from_str::<serde_json::Value>(&config)
-        .map_err(|e| fail(CommandError::Config(e)))?;
+    serde_json::from_str::<serde_json::Value>(&config).map_err(|e| fail(CommandError::Config(e)))?;
     let body = read(response).map_err(fail)?;
     let (runtime, plugin) = load(file).map_err(fail)?;
     let call = PluginCall {
@@ -150,8 +149,7 @@ fn run(
                     for (i, reply) in replies.iter().enumerate() {
                         let _ = writeln!(report, "  {}. {:?}", i + 1, reply.text);
                         for button in &reply.buttons {
-                            let _ =
-                                writeln!(report, "     [{}] -> {:?}", button.label, button.payload);
+                            let _ = writeln!(report, "     [{}] -> {:?}", button.label, button.payload);
                         }
                     }
                 }

@@ -44,8 +44,7 @@ fn plugin(c: &mut Criterion) {
     let plugin = runtime.load(&wasm::read(wasm::JSON_REPLY)).expect("plugin");
     let limits = CallLimits::default();
 
-    let check =
-        tokio.block_on(runtime.run(&plugin, call(), &limits)).result.expect("the call works");
+    let check = tokio.block_on(runtime.run(&plugin, call(), &limits)).result.expect("the call works");
     assert_eq!(check.variables["reply"], "Our store opens at 9am and closes at 6pm.");
 
     let mut group = c.benchmark_group("json-reply");
@@ -53,8 +52,7 @@ fn plugin(c: &mut Criterion) {
         b.iter(|| tokio.block_on(runtime.run(&plugin, call(), &limits)).result.expect("ok"))
     });
 
-    let mut reused =
-        tokio.block_on(runtime.bench_reused_instance(&plugin, &limits)).expect("instance");
+    let mut reused = tokio.block_on(runtime.bench_reused_instance(&plugin, &limits)).expect("instance");
     group.bench_function("reused instance: extract + format", |b| {
         b.iter(|| tokio.block_on(reused.call(call())).expect("ok"))
     });

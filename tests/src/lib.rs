@@ -1,5 +1,5 @@
 //! Support for the end-to-end tests: the plugins built from source, and shared helpers.
 
-pub mod wasm;
 pub mod host;
 pub mod upstream;
+pub mod wasm;

@@ -55,9 +55,7 @@ impl Upstream {
     /// - `/options`: a text with quick-reply options.
     pub async fn start() -> Self {
         let log = Log::default();
-        let app = Router::new()
-            .route("/{*path}", any(handle))
-            .with_state(log.clone());
+        let app = Router::new().route("/{*path}", any(handle)).with_state(log.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
@@ -107,10 +105,9 @@ async fn handle(
 
     let segments: Vec<&str> = path.split('/').collect();
     match segments.as_slice() {
-        ["chat"] => json_response(
-            StatusCode::OK,
-            json!({ "message": format!("echo: {input}"), "chatId": chat_id }),
-        ),
+        ["chat"] => {
+            json_response(StatusCode::OK, json!({ "message": format!("echo: {input}"), "chatId": chat_id }))
+        }
         ["status", code] => {
             let status = code.parse().ok().and_then(|code| StatusCode::from_u16(code).ok());
             let status = status.unwrap_or(StatusCode::BAD_REQUEST);

@@ -66,9 +66,8 @@ async fn every_route_round_trips() {
     let (_, body) = host.call("GET", "/v1/projects/shop/webhooks", k, None).await;
     assert_eq!(body["webhooks"], json!(["answers"]));
 
-    let (status, _) = host
-        .call("PUT", "/v1/projects/shop/fallback", k, Some(json!({"webhook": "answers"})))
-        .await;
+    let (status, _) =
+        host.call("PUT", "/v1/projects/shop/fallback", k, Some(json!({"webhook": "answers"}))).await;
     assert_eq!(status, StatusCode::OK);
     let (_, body) = host.call("GET", "/v1/projects/shop/fallback", k, None).await;
     assert_eq!(body, json!({"webhook": "answers"}));
@@ -131,7 +130,13 @@ async fn keys_grant_their_project_and_nothing_else() {
     let host = TestHost::start().await;
     let alpha = host.create_project("alpha").await;
     let beta = host.create_project("beta").await;
-    host.call("PUT", "/v1/projects/beta/intents/hi", Some(&beta), Some(json!({"examples": ["hi"], "responses": ["hello"]}))).await;
+    host.call(
+        "PUT",
+        "/v1/projects/beta/intents/hi",
+        Some(&beta),
+        Some(json!({"examples": ["hi"], "responses": ["hello"]})),
+    )
+    .await;
 
     // No key, a wrong key, a malformed header: 401 in the error shape.
     let (status, body) = host.call("GET", "/v1/projects/alpha/intents", None, None).await;
@@ -186,7 +191,8 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
     let (_, before) = host.call("GET", "/v1/projects/p1/webhooks/w", k, None).await;
 
     let path = "/v1/projects/p1/webhooks/w";
-    let (status, body) = host.call_raw("PUT", path, k, Some("application/json"), b"{\"method\": ".to_vec()).await;
+    let (status, body) =
+        host.call_raw("PUT", path, k, Some("application/json"), b"{\"method\": ".to_vec()).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "malformed_json");
     let mut unknown = good.clone();
@@ -198,7 +204,8 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
     wrong_type["timeout_ms"] = json!("soon");
     let (status, body) = host.call("PUT", path, k, Some(wrong_type)).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
-    let (status, body) = host.call_raw("PUT", path, k, Some("text/plain"), good.to_string().into_bytes()).await;
+    let (status, body) =
+        host.call_raw("PUT", path, k, Some("text/plain"), good.to_string().into_bytes()).await;
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, body) = host.call_raw("PUT", path, k, None, good.to_string().into_bytes()).await;
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -208,7 +215,10 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
 
     // Semantically invalid webhooks: 422 naming the field.
     let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("response.success", Box::new(|spec: &mut Value| spec["response"]["success"] = json!("It is {area}"))),
+        (
+            "response.success",
+            Box::new(|spec: &mut Value| spec["response"]["success"] = json!("It is {area}")),
+        ),
         ("url", Box::new(|spec: &mut Value| spec["url"] = json!("ftp://example.com/{latest_message}"))),
         ("url", Box::new(|spec: &mut Value| spec["url"] = json!("http://example.com/?q={nope}"))),
         ("extract", Box::new(|spec: &mut Value| spec["response"]["extract"] = json!({"reply": "$[?"}))),
@@ -217,7 +227,10 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
         ("method", Box::new(|spec: &mut Value| spec["method"] = json!("BREW"))),
         ("headers", Box::new(|spec: &mut Value| spec["headers"] = json!({"X-Bad": "a\r\nb"}))),
         ("headers", Box::new(|spec: &mut Value| spec["headers"] = json!({"Bad Name": "x"}))),
-        ("response.success", Box::new(|spec: &mut Value| spec["response"]["success"] = json!("{secret.upstream_key}"))),
+        (
+            "response.success",
+            Box::new(|spec: &mut Value| spec["response"]["success"] = json!("{secret.upstream_key}")),
+        ),
     ];
     for (field, mutate) in cases {
         let mut spec = good.clone();
@@ -239,13 +252,11 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
     assert_error(status, &body, StatusCode::NOT_FOUND);
     let (status, body) = host.call("PATCH", "/v1/projects/p1/webhooks/w", k, Some(good.clone())).await;
     assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED);
-    let (status, body) = host
-        .call("POST", "/v1/projects", Some(ADMIN_TOKEN), Some(json!({"id": "-bad", "name": "x"})))
-        .await;
+    let (status, body) =
+        host.call("POST", "/v1/projects", Some(ADMIN_TOKEN), Some(json!({"id": "-bad", "name": "x"}))).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
-    let (status, body) = host
-        .call("PUT", "/v1/projects/p1/fallback", k, Some(json!({"webhook": "missing"})))
-        .await;
+    let (status, body) =
+        host.call("PUT", "/v1/projects/p1/fallback", k, Some(json!({"webhook": "missing"}))).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = host.call("GET", "/v1/projects/p1/fallback", k, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a refused fallback is not stored");
@@ -262,7 +273,8 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
 #[tokio::test]
 async fn bad_plugin_uploads_are_refused_and_store_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let host = TestHost::start_on(dir.path(), |config| config.limits.plugin_upload_bytes = 4 * 1024 * 1024).await;
+    let host =
+        TestHost::start_on(dir.path(), |config| config.limits.plugin_upload_bytes = 4 * 1024 * 1024).await;
     let key = host.create_project("p1").await;
     let k = Some(key.as_str());
     let upstream = Upstream::start().await;
@@ -293,13 +305,11 @@ async fn bad_plugin_uploads_are_refused_and_store_nothing() {
 
     let (status, body) = host.call_raw("PUT", path, k, Some("application/octet-stream"), good.clone()).await;
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let (status, body) = host
-        .call_raw("PUT", path, k, Some("application/wasm"), vec![0u8; 5 * 1024 * 1024])
-        .await;
+    let (status, body) =
+        host.call_raw("PUT", path, k, Some("application/wasm"), vec![0u8; 5 * 1024 * 1024]).await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
-    let (status, body) = host
-        .call_raw("PUT", "/v1/projects/p1/webhooks/none/plugin", k, Some("application/wasm"), good)
-        .await;
+    let (status, body) =
+        host.call_raw("PUT", "/v1/projects/p1/webhooks/none/plugin", k, Some("application/wasm"), good).await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
 
     let (_, body) = host.call("GET", path, k, None).await;
@@ -314,7 +324,13 @@ async fn a_restart_keeps_everything_and_plugins_still_run() {
     let host = TestHost::start_on(dir.path(), |_| {}).await;
     let key = host.create_project("keep").await;
     let k = Some(key.as_str());
-    host.call("PUT", "/v1/projects/keep/intents/hi", k, Some(json!({"examples": ["hello there"], "responses": ["Hi!"]}))).await;
+    host.call(
+        "PUT",
+        "/v1/projects/keep/intents/hi",
+        k,
+        Some(json!({"examples": ["hello there"], "responses": ["Hi!"]})),
+    )
+    .await;
     let mut spec = webhook(&upstream.url("/llm"));
     spec["response"]["extract"] = json!({});
     spec["response"]["variables"] = json!(["reply"]);

@@ -34,9 +34,8 @@ async fn seed_project(host: &TestHost, id: &str, url: &str) -> String {
 }
 
 async fn put_webhook(host: &TestHost, project: &str, key: &str, webhook: &str, spec: Value) {
-    let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{project}/webhooks/{webhook}"), Some(key), Some(spec))
-        .await;
+    let (status, body) =
+        host.call("PUT", &format!("/v1/projects/{project}/webhooks/{webhook}"), Some(key), Some(spec)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -182,7 +181,13 @@ async fn the_console_traces_every_step_redacts_secrets_and_records_nothing() {
     let upstream = Upstream::start().await;
     let host = TestHost::start().await;
     let key = seed_project(&host, "trace", &upstream.url("/chat")).await;
-    host.call("PUT", "/v1/projects/trace/secrets/upstream_key", Some(&key), Some(json!({"value": "topsecret-42"}))).await;
+    host.call(
+        "PUT",
+        "/v1/projects/trace/secrets/upstream_key",
+        Some(&key),
+        Some(json!({"value": "topsecret-42"})),
+    )
+    .await;
     let spec = json!({
         "method": "GET",
         "url": format!("{}?input={{latest_message}}&chatId={{send_id}}&k={{secret.upstream_key}}", upstream.url("/chat")),
@@ -230,14 +235,17 @@ async fn plugins_change_the_answer_swap_live_and_roll_back() {
     assert_eq!(before["replies"][0]["text"], "echo: one");
 
     // json-reply reading another field.
-    let spec = |url: String, config: Value| json!({
-        "method": "GET",
-        "url": format!("{url}?input={{latest_message}}&chatId={{send_id}}"),
-        "timeout_ms": 1000,
-        "response": {"extract": {}, "variables": ["reply"], "success": "{reply}", "failure": FAILURE},
-        "plugin_config": config
-    });
-    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"}))).await;
+    let spec = |url: String, config: Value| {
+        json!({
+            "method": "GET",
+            "url": format!("{url}?input={{latest_message}}&chatId={{send_id}}"),
+            "timeout_ms": 1000,
+            "response": {"extract": {}, "variables": ["reply"], "success": "{reply}", "failure": FAILURE},
+            "plugin_config": config
+        })
+    };
+    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"})))
+        .await;
     let v1 = host.upload_plugin("plug", &key, "answers", wasm::read(wasm::JSON_REPLY)).await;
     let answer = host.chat("plug", &key, "conv-9", "two").await;
     assert_eq!(answer["replies"][0]["text"], "conv-9", "{answer}");
@@ -258,9 +266,15 @@ async fn plugins_change_the_answer_swap_live_and_roll_back() {
     assert_eq!(trace["plugin"]["version"], 2);
 
     // Rollback to json-reply brings its answer back.
-    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"}))).await;
+    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"})))
+        .await;
     let (status, _) = host
-        .call("POST", "/v1/projects/plug/webhooks/answers/plugin/rollback", Some(&key), Some(json!({"version": 1})))
+        .call(
+            "POST",
+            "/v1/projects/plug/webhooks/answers/plugin/rollback",
+            Some(&key),
+            Some(json!({"version": 1})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let answer = host.chat("plug", &key, "conv-10", "five").await;

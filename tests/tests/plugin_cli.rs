@@ -73,14 +73,8 @@ fn check_refuses_each_bad_file_with_its_own_message() {
 fn run_prints_the_variables() {
     let dir = tempfile::tempdir().expect("tempdir");
     let response = write(dir.path(), "response.json", br#"{"data":{"answer":"Open 9 to 5."}}"#);
-    let (code, stdout, stderr) = plugin(&[
-        "run",
-        wasm::JSON_REPLY,
-        "--response",
-        &response,
-        "--config",
-        r#"{"field":"data.answer"}"#,
-    ]);
+    let (code, stdout, stderr) =
+        plugin(&["run", wasm::JSON_REPLY, "--response", &response, "--config", r#"{"field":"data.answer"}"#]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(r#"reply = "Open 9 to 5.""#), "{stdout}");
     assert!(stdout.contains("replies: none"), "{stdout}");
@@ -90,26 +84,16 @@ fn run_prints_the_variables() {
 fn run_names_a_missing_field_and_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let response = write(dir.path(), "response.json", br#"{"data":{}}"#);
-    let (code, _, stderr) = plugin(&[
-        "run",
-        wasm::JSON_REPLY,
-        "--response",
-        &response,
-        "--config",
-        r#"{"field":"data.answer"}"#,
-    ]);
+    let (code, _, stderr) =
+        plugin(&["run", wasm::JSON_REPLY, "--response", &response, "--config", r#"{"field":"data.answer"}"#]);
     assert_eq!(code, 1);
-    assert!(
-        stderr.contains("error: plugin extract failed") && stderr.contains("data.answer"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("error: plugin extract failed") && stderr.contains("data.answer"), "{stderr}");
 }
 
 #[test]
 fn run_prints_replies_with_buttons() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let response =
-        write(dir.path(), "response.json", br#"{"message":"Which size?","options":["S","M"]}"#);
+    let response = write(dir.path(), "response.json", br#"{"message":"Which size?","options":["S","M"]}"#);
     let (code, stdout, stderr) = plugin(&["run", wasm::QUICK_REPLIES, "--response", &response]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(r#"1. "Which size?""#), "{stdout}");

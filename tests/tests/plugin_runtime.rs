@@ -19,8 +19,7 @@ fn runtime() -> &'static PluginRuntime {
     static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         let max_limits = unhurried();
-        PluginRuntime::new(RuntimeOptions { max_limits, ..RuntimeOptions::default() })
-            .expect("runtime")
+        PluginRuntime::new(RuntimeOptions { max_limits, ..RuntimeOptions::default() }).expect("runtime")
     })
 }
 
@@ -118,10 +117,8 @@ async fn run_after(plugin: &Arc<LoadedPlugin>) -> PluginRun {
 #[tokio::test]
 async fn json_reply_reads_the_configured_field_over_the_declarative_variables() {
     let plugin = load(wasm::JSON_REPLY);
-    let mut input = call(
-        r#"{"data":{"answer":"It is 42."},"message":"ignored"}"#,
-        r#"{"field":"data.answer"}"#,
-    );
+    let mut input =
+        call(r#"{"data":{"answer":"It is 42."},"message":"ignored"}"#, r#"{"field":"data.answer"}"#);
     input.variables.insert("reply".into(), "from the mapping".into());
     input.variables.insert("area".into(), "kept".into());
     let output = ok(run(&plugin, input).await);
@@ -205,8 +202,7 @@ async fn llm_answer_reports_the_upstream_error_and_empty_choices() {
 async fn quick_replies_answers_text_with_buttons() {
     let plugin = load(wasm::QUICK_REPLIES);
     let body = r#"{"answer":"Which size?","sizes":["Small",{"label":"Large","payload":"size_l"}]}"#;
-    let output =
-        ok(run(&plugin, call(body, r#"{"text_field":"answer","options_field":"sizes"}"#)).await);
+    let output = ok(run(&plugin, call(body, r#"{"text_field":"answer","options_field":"sizes"}"#)).await);
     assert_eq!(output.variables["reply"], "Which size?");
     assert_eq!(
         output.replies,
@@ -395,8 +391,7 @@ async fn a_webhook_can_lower_a_limit_but_not_raise_it() {
     // whichever runs out first (`run_with`'s outer bound fails the test if neither applies).
     let runtime = PluginRuntime::new(RuntimeOptions::default()).expect("runtime");
     let plugin = runtime.load(&wasm::read(wasm::HOSTILE)).expect("loads");
-    let higher =
-        CallLimits { timeout: Duration::from_secs(3600), fuel: u64::MAX, ..CallLimits::default() };
+    let higher = CallLimits { timeout: Duration::from_secs(3600), fuel: u64::MAX, ..CallLimits::default() };
     let run = tokio::time::timeout(
         Duration::from_secs(10),
         runtime.run(&plugin, call("{}", r#"{"mode":"loop"}"#), &higher),
@@ -404,19 +399,14 @@ async fn a_webhook_can_lower_a_limit_but_not_raise_it() {
     .await
     .expect("clamped to the runtime's ceilings");
     let error = err(run);
-    assert!(
-        matches!(error, PluginError::Timeout { .. } | PluginError::OutOfFuel { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, PluginError::Timeout { .. } | PluginError::OutOfFuel { .. }), "{error:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_instance_pool_wait_for_a_slot() {
-    let runtime = PluginRuntime::new(RuntimeOptions {
-        max_concurrent_instances: 2,
-        ..RuntimeOptions::default()
-    })
-    .expect("runtime");
+    let runtime =
+        PluginRuntime::new(RuntimeOptions { max_concurrent_instances: 2, ..RuntimeOptions::default() })
+            .expect("runtime");
     let plugin = runtime.load(&wasm::read(wasm::JSON_REPLY)).expect("loads");
     let calls = (0..16).map(|i| {
         let (runtime, plugin) = (runtime.clone(), plugin.clone());
@@ -435,9 +425,7 @@ async fn calls_beyond_the_instance_pool_wait_for_a_slot() {
 
 #[test]
 fn random_bytes_and_an_empty_file_are_not_webassembly() {
-    for bytes in
-        [&b""[..], b"PK\x03\x04 definitely a zip", &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5]]
-    {
+    for bytes in [&b""[..], b"PK\x03\x04 definitely a zip", &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5]] {
         let error = runtime().load(bytes).expect_err("refused");
         assert!(matches!(error, PluginError::NotWasm), "{error:?}");
         assert!(error.is_upload_error());
@@ -530,8 +518,7 @@ fn loading_the_same_bytes_twice_reuses_the_plugin() {
 async fn a_restart_loads_the_compiled_artifact_from_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wasm = wasm::read(wasm::JSON_REPLY);
-    let options =
-        RuntimeOptions { cache_dir: Some(dir.path().to_owned()), ..RuntimeOptions::default() };
+    let options = RuntimeOptions { cache_dir: Some(dir.path().to_owned()), ..RuntimeOptions::default() };
 
     let first = PluginRuntime::new(options.clone()).expect("runtime");
     let compiled = first.load(&wasm).expect("loads");
@@ -542,9 +529,8 @@ async fn a_restart_loads_the_compiled_artifact_from_disk() {
     let restarted = PluginRuntime::new(options.clone()).expect("runtime");
     let reused = restarted.load(&wasm).expect("loads");
     assert_eq!(reused.source(), LoadSource::Disk);
-    let output = ok(restarted
-        .run(&reused, call(r#"{"message":"from disk"}"#, "{}"), &CallLimits::default())
-        .await);
+    let output =
+        ok(restarted.run(&reused, call(r#"{"message":"from disk"}"#, "{}"), &CallLimits::default()).await);
     assert_eq!(output.variables["reply"], "from disk");
 
     // A corrupt artifact is recompiled and rewritten, not trusted and not fatal.

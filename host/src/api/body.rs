@@ -60,9 +60,9 @@ fn require_content_type(req: &Request, expected: &str) -> Result<(), ApiError> {
         .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     match found {
         Some(found) if found == expected => Ok(()),
-        Some(found) => Err(ApiError::UnsupportedMediaType(format!(
-            "expected Content-Type {expected}, got {found}"
-        ))),
+        Some(found) => {
+            Err(ApiError::UnsupportedMediaType(format!("expected Content-Type {expected}, got {found}")))
+        }
         None => Err(ApiError::UnsupportedMediaType(format!("expected Content-Type {expected}"))),
     }
 }

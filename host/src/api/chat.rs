@@ -52,10 +52,8 @@ pub async fn test_webhook(
     ensure_id("webhook", &webhook)?;
     ensure_id("send_id", &body.send_id)?;
     check_message("latest_message", &body.latest_message)?;
-    let trace = state
-        .pipeline
-        .test_webhook(&access.project, &webhook, &body.latest_message, &body.send_id)
-        .await?;
+    let trace =
+        state.pipeline.test_webhook(&access.project, &webhook, &body.latest_message, &body.send_id).await?;
     Ok(Json(serde_json::to_value(trace).map_err(ApiError::internal)?))
 }
 

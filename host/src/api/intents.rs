@@ -31,11 +31,7 @@ pub async fn put(
     ensure_id("intent", &intent)?;
     check_texts("examples", &body.examples)?;
     check_texts("responses", &body.responses)?;
-    let saved = NewIntent {
-        id: intent.clone(),
-        examples: body.examples,
-        responses: body.responses,
-    };
+    let saved = NewIntent { id: intent.clone(), examples: body.examples, responses: body.responses };
     state.store.put_intent(&access.project, saved).await?;
     state.pipeline.forget_intents(&access.project);
     let stored = state

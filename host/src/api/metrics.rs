@@ -53,12 +53,8 @@ impl Metrics {
         out.push_str("# HELP fallback_http_responses_total HTTP responses by status class.\n");
         out.push_str("# TYPE fallback_http_responses_total counter\n");
         for (index, counter) in self.responses.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "fallback_http_responses_total{{class=\"{}xx\"}} {}",
-                index + 1,
-                load(counter)
-            );
+            let _ =
+                writeln!(out, "fallback_http_responses_total{{class=\"{}xx\"}} {}", index + 1, load(counter));
         }
         out.push_str("# HELP fallback_chats_total Chat messages by outcome.\n");
         out.push_str("# TYPE fallback_chats_total counter\n");
@@ -72,16 +68,12 @@ impl Metrics {
         out.push_str("# HELP fallback_webhook_calls_total Webhook executions by result.\n");
         out.push_str("# TYPE fallback_webhook_calls_total counter\n");
         for (result, counter) in [("success", &self.webhook_success), ("failure", &self.webhook_failure)] {
-            let _ =
-                writeln!(out, "fallback_webhook_calls_total{{result=\"{result}\"}} {}", load(counter));
+            let _ = writeln!(out, "fallback_webhook_calls_total{{result=\"{result}\"}} {}", load(counter));
         }
         out.push_str("# HELP fallback_webhook_seconds_total Time spent in webhook executions.\n");
         out.push_str("# TYPE fallback_webhook_seconds_total counter\n");
-        let _ = writeln!(
-            out,
-            "fallback_webhook_seconds_total {:.6}",
-            load(&self.webhook_micros) as f64 / 1e6
-        );
+        let _ =
+            writeln!(out, "fallback_webhook_seconds_total {:.6}", load(&self.webhook_micros) as f64 / 1e6);
         out.push_str("# HELP fallback_plugin_uploads_total Plugin versions accepted.\n");
         out.push_str("# TYPE fallback_plugin_uploads_total counter\n");
         let _ = writeln!(out, "fallback_plugin_uploads_total {}", load(&self.plugin_uploads));

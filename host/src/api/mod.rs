@@ -52,15 +52,9 @@ pub fn router(state: AppState) -> Router {
             "/v1/projects/{project}/webhooks/{webhook}",
             put(webhooks::put).get(webhooks::get).delete(webhooks::delete),
         )
-        .route(
-            "/v1/projects/{project}/webhooks/{webhook}/plugin/rollback",
-            post(plugins::rollback),
-        )
+        .route("/v1/projects/{project}/webhooks/{webhook}/plugin/rollback", post(plugins::rollback))
         .route("/v1/projects/{project}/webhooks/{webhook}/test", post(chat::test_webhook))
-        .route(
-            "/v1/projects/{project}/fallback",
-            put(settings::put_fallback).get(settings::get_fallback),
-        )
+        .route("/v1/projects/{project}/fallback", put(settings::put_fallback).get(settings::get_fallback))
         .route("/v1/projects/{project}/secrets", get(settings::list_secrets))
         .route(
             "/v1/projects/{project}/secrets/{name}",
@@ -78,11 +72,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("-");
+            let id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
             // The path only: a query string could carry anything.
             tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
         }))

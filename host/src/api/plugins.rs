@@ -24,10 +24,7 @@ pub async fn upload(
     require_webhook(&state, &access.project, &webhook).await?;
     state.pipeline.validate_plugin(wasm.clone()).await.map_err(upload_error)?;
     let sha256 = hex::encode(Sha256::digest(&wasm));
-    let version = state
-        .store
-        .add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec())
-        .await?;
+    let version = state.store.add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec()).await?;
     state.pipeline.forget_webhook(&access.project, &webhook);
     state.metrics.record_plugin_upload();
     tracing::info!(project = %access.project, webhook, version = version.version, sha256, "plugin uploaded");
@@ -62,16 +59,14 @@ pub async fn rollback(
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
     require_webhook(&state, &access.project, &webhook).await?;
-    state
-        .store
-        .activate_plugin_version(&access.project, &webhook, body.version)
-        .await
-        .map_err(|error| match error {
+    state.store.activate_plugin_version(&access.project, &webhook, body.version).await.map_err(|error| {
+        match error {
             crate::store::StoreError::NotFound(_) => {
                 ApiError::NotFound(format!("plugin version {}", body.version))
             }
             other => other.into(),
-        })?;
+        }
+    })?;
     state.pipeline.forget_webhook(&access.project, &webhook);
     let versions = state.store.plugin_versions(&access.project, &webhook).await?;
     Ok(Json(serde_json::to_value(versions).map_err(ApiError::internal)?))

@@ -29,11 +29,7 @@ pub async fn put(
             .iter()
             .map(|error| json!({ "field": error.field, "message": error.message }))
             .collect::<Vec<_>>();
-        ApiError::Unprocessable {
-            code: "invalid_webhook",
-            message,
-            details: Some(Value::Array(details)),
-        }
+        ApiError::Unprocessable { code: "invalid_webhook", message, details: Some(Value::Array(details)) }
     })?;
     let text = serde_json::to_string(&spec).map_err(ApiError::internal)?;
     state.store.put_webhook(&access.project, &webhook, &text).await?;
@@ -63,14 +59,13 @@ pub async fn delete(
     Path((_, webhook)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("webhook", &webhook)?;
-    let deleted = state.store.delete_webhook(&access.project, &webhook).await.map_err(|error| {
-        match error {
+    let deleted =
+        state.store.delete_webhook(&access.project, &webhook).await.map_err(|error| match error {
             crate::store::StoreError::InUse(_) => ApiError::Conflict(format!(
                 "webhook {webhook} is the project's fallback: set another fallback first"
             )),
             other => other.into(),
-        }
-    })?;
+        })?;
     if !deleted {
         return Err(ApiError::NotFound(format!("webhook {webhook}")));
     }
@@ -96,4 +91,3 @@ fn describe(id: &str, spec: &WebhookSpec) -> Result<Value, ApiError> {
     }
     Ok(value)
 }
-

@@ -118,11 +118,7 @@ impl OutboundClient {
         }
     }
 
-    async fn attempts(
-        &self,
-        req: &OutboundRequest,
-        uri: Uri,
-    ) -> Result<UpstreamResponse, OutboundError> {
+    async fn attempts(&self, req: &OutboundRequest, uri: Uri) -> Result<UpstreamResponse, OutboundError> {
         let deadline = Instant::now() + req.timeout;
         let retries = if is_idempotent(&req.method) { req.retries } else { 0 };
         let mut attempt = 0;
@@ -141,10 +137,7 @@ impl OutboundClient {
                     .headers()
                     .iter()
                     .map(|(name, value)| {
-                        (
-                            name.as_str().to_owned(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        )
+                        (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
                     })
                     .collect();
                 let body = read_capped(response.into_body(), self.max_body_bytes).await?;
@@ -164,11 +157,7 @@ impl OutboundClient {
         }
     }
 
-    async fn attempt(
-        &self,
-        req: &OutboundRequest,
-        uri: Uri,
-    ) -> Result<Response<Incoming>, OutboundError> {
+    async fn attempt(&self, req: &OutboundRequest, uri: Uri) -> Result<Response<Incoming>, OutboundError> {
         let body = req.body.as_ref().map(|(_, bytes)| bytes.clone()).unwrap_or_default();
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = req.method.clone();
@@ -193,10 +182,9 @@ impl OutboundClient {
 
 /// An absolute http(s) URL and its host as written (IPv6 literals keep their brackets).
 fn parse_url(url: &str) -> Result<(Uri, String), OutboundError> {
-    let uri: Uri = url.parse().map_err(|cause| OutboundError::InvalidUrl {
-        reason: "does not parse",
-        cause: Some(cause),
-    })?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|cause| OutboundError::InvalidUrl { reason: "does not parse", cause: Some(cause) })?;
     let invalid = |reason| OutboundError::InvalidUrl { reason, cause: None };
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(invalid("the scheme must be http or https"));
@@ -242,13 +230,9 @@ mod tests {
     fn urls_must_be_absolute_http_without_credentials() {
         assert_eq!(parse_url("http://example.com:8080/a?b=c").unwrap().1, "example.com");
         assert_eq!(parse_url("https://[::1]/").unwrap().1, "[::1]");
-        for bad in [
-            "/relative",
-            "ftp://example.com/",
-            "http://user:pw@example.com/",
-            "not a url",
-            "http:///x",
-        ] {
+        for bad in
+            ["/relative", "ftp://example.com/", "http://user:pw@example.com/", "not a url", "http:///x"]
+        {
             let err = parse_url(bad).unwrap_err();
             assert_eq!(err.code(), "invalid_url", "{bad}");
         }

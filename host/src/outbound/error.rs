@@ -95,9 +95,7 @@ impl OutboundError {
                 if let Some(resolve) = err.downcast_ref::<ResolveError>() {
                     return match resolve.clone() {
                         ResolveError::Dns { host, cause } => Self::Dns { host, cause },
-                        ResolveError::Forbidden { host, addr } => {
-                            Self::ForbiddenAddress { host, addr }
-                        }
+                        ResolveError::Forbidden { host, addr } => Self::ForbiddenAddress { host, addr },
                     };
                 }
                 if err.downcast_ref::<rustls::Error>().is_some() {

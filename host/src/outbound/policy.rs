@@ -99,30 +99,28 @@ const FORBIDDEN_V4: [Ipv4Net; 15] = [
     Ipv4Net::new_assert(Ipv4Addr::new(100, 64, 0, 0), 10), // CGNAT shared address space
     Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8), // loopback
     Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 0, 0), 16), // link-local, incl. metadata 169.254.169.254
-    Ipv4Net::new_assert(Ipv4Addr::new(172, 16, 0, 0), 12),  // private
-    Ipv4Net::new_assert(Ipv4Addr::new(192, 0, 0, 0), 24),   // IETF protocol assignments
-    Ipv4Net::new_assert(Ipv4Addr::new(192, 0, 2, 0), 24),   // TEST-NET-1
+    Ipv4Net::new_assert(Ipv4Addr::new(172, 16, 0, 0), 12), // private
+    Ipv4Net::new_assert(Ipv4Addr::new(192, 0, 0, 0), 24), // IETF protocol assignments
+    Ipv4Net::new_assert(Ipv4Addr::new(192, 0, 2, 0), 24), // TEST-NET-1
     Ipv4Net::new_assert(Ipv4Addr::new(192, 88, 99, 0), 24), // 6to4 relay anycast (deprecated)
     Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16), // private
-    Ipv4Net::new_assert(Ipv4Addr::new(198, 18, 0, 0), 15),  // benchmarking
+    Ipv4Net::new_assert(Ipv4Addr::new(198, 18, 0, 0), 15), // benchmarking
     Ipv4Net::new_assert(Ipv4Addr::new(198, 51, 100, 0), 24), // TEST-NET-2
     Ipv4Net::new_assert(Ipv4Addr::new(203, 0, 113, 0), 24), // TEST-NET-3
-    Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4),    // multicast
-    Ipv4Net::new_assert(Ipv4Addr::new(240, 0, 0, 0), 4),    // reserved, incl. broadcast
+    Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4), // multicast
+    Ipv4Net::new_assert(Ipv4Addr::new(240, 0, 0, 0), 4), // reserved, incl. broadcast
 ];
 
 /// Only global unicast (2000::/3) can be public; inside it these blocks are not (6to4 is
 /// judged by its embedded IPv4 address instead).
-const GLOBAL_UNICAST_V6: Ipv6Net =
-    Ipv6Net::new_assert(Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3);
+const GLOBAL_UNICAST_V6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3);
 const FORBIDDEN_V6_IN_GLOBAL: [Ipv6Net; 3] = [
     // IETF protocol assignments, incl. Teredo 2001::/32 (which tunnels to arbitrary v4) and ORCHID.
     Ipv6Net::new_assert(Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23),
     Ipv6Net::new_assert(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32), // documentation
-    Ipv6Net::new_assert(Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0), 20), // documentation (RFC 9637)
+    Ipv6Net::new_assert(Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0), 20),     // documentation (RFC 9637)
 ];
-const NAT64_WELL_KNOWN: Ipv6Net =
-    Ipv6Net::new_assert(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96);
+const NAT64_WELL_KNOWN: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96);
 const SIX_TO_FOUR: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16);
 
 /// True when `ip` is not a public Internet address: loopback, private, link-local (with the cloud
@@ -247,10 +245,9 @@ mod tests {
 
     #[test]
     fn allow_list_parses_cidrs_ips_and_hosts() {
-        let entries: Vec<String> =
-            ["127.0.0.0/8", " ::1 ", "", "LocalHost.", "10.1.2.3", "192.168.7.9/16"]
-                .map(String::from)
-                .to_vec();
+        let entries: Vec<String> = ["127.0.0.0/8", " ::1 ", "", "LocalHost.", "10.1.2.3", "192.168.7.9/16"]
+            .map(String::from)
+            .to_vec();
         let policy = NetworkPolicy::from_allow_list(&entries).unwrap();
         assert!(policy.allows_ip(ip("127.0.0.1")));
         assert!(policy.allows_ip(ip("127.9.9.9")));
@@ -277,10 +274,7 @@ mod tests {
     #[test]
     fn bad_entries_are_refused() {
         for bad in ["10.0.0.0/33", "not a host", "a..b", "http://x", "1.2.3.4/x"] {
-            assert!(
-                NetworkPolicy::from_allow_list(&[bad.to_owned()]).is_err(),
-                "{bad} should be refused"
-            );
+            assert!(NetworkPolicy::from_allow_list(&[bad.to_owned()]).is_err(), "{bad} should be refused");
         }
     }
 }

@@ -55,9 +55,9 @@ impl tower::Service<Name> for PolicyResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             // Port 0: the connector puts the URL's port on each address afterwards.
-            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await.map_err(|cause| {
-                ResolveError::Dns { host: host.clone(), cause: Arc::new(cause) }
-            })?;
+            let resolved = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|cause| ResolveError::Dns { host: host.clone(), cause: Arc::new(cause) })?;
             vet(&policy, &host, resolved.collect()).map(Vec::into_iter)
         })
     }
@@ -78,8 +78,7 @@ pub fn vet(
     if policy.allows_host(host) {
         return Ok(resolved);
     }
-    let allowed: Vec<SocketAddr> =
-        resolved.into_iter().filter(|addr| policy.allows_ip(addr.ip())).collect();
+    let allowed: Vec<SocketAddr> = resolved.into_iter().filter(|addr| policy.allows_ip(addr.ip())).collect();
     if allowed.is_empty() {
         return Err(ResolveError::Forbidden { host: host.to_owned(), addr: first });
     }

@@ -68,11 +68,7 @@ async fn serve(
                     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                     let seen = Seen {
                         method: parts.method,
-                        path_and_query: parts
-                            .uri
-                            .path_and_query()
-                            .map(|p| p.to_string())
-                            .unwrap_or_default(),
+                        path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
                         headers: parts.headers,
                         body,
                     };
@@ -149,10 +145,8 @@ async fn loopback_is_refused_by_default_and_nothing_reaches_the_server() {
 #[tokio::test]
 async fn localhost_is_resolved_and_refused_by_default() {
     let server = serve(|_, _| status(200)).await;
-    let err = client(&[], MIB)
-        .send(get(format!("http://localhost:{}/", server.addr.port())))
-        .await
-        .unwrap_err();
+    let err =
+        client(&[], MIB).send(get(format!("http://localhost:{}/", server.addr.port()))).await.unwrap_err();
     match &err {
         OutboundError::ForbiddenAddress { host, addr } => {
             assert_eq!(host, "localhost");
@@ -176,14 +170,10 @@ async fn loopback_cidr_allows_the_call() {
 async fn localhost_host_entry_allows_that_name_only() {
     let server = serve(|_, _| status(200)).await;
     let by_name = client(&["localhost"], MIB);
-    let response =
-        by_name.send(get(format!("http://LocalHost:{}/", server.addr.port()))).await.unwrap();
+    let response = by_name.send(get(format!("http://LocalHost:{}/", server.addr.port()))).await.unwrap();
     assert_eq!(response.status, 200);
     let err = by_name.send(get(server.url("/"))).await.unwrap_err();
-    assert!(
-        matches!(err, OutboundError::ForbiddenAddress { .. }),
-        "the IP itself stays closed: {err:?}"
-    );
+    assert!(matches!(err, OutboundError::ForbiddenAddress { .. }), "the IP itself stays closed: {err:?}");
     assert_eq!(server.requests(), 1);
 }
 
@@ -302,10 +292,8 @@ async fn closed_port_is_a_connect_error() {
 async fn tls_failure_is_reported_as_tls() {
     // A plain-HTTP server answering a TLS ClientHello: the handshake fails.
     let server = serve(|_, _| status(200)).await;
-    let err = loopback_client()
-        .send(get(format!("https://127.0.0.1:{}/", server.addr.port())))
-        .await
-        .unwrap_err();
+    let err =
+        loopback_client().send(get(format!("https://127.0.0.1:{}/", server.addr.port()))).await.unwrap_err();
     assert_eq!(err.code(), "tls", "{err:?}");
 }
 
@@ -411,10 +399,8 @@ async fn traces_name_the_host_but_never_the_query_or_headers() {
 
     let server = serve(|_, _| status(200)).await;
     let mut req = get(server.url("/path?key=QUERYSECRET"));
-    req.headers.push((
-        HeaderName::from_static("authorization"),
-        HeaderValue::from_static("Bearer HEADERSECRET"),
-    ));
+    req.headers
+        .push((HeaderName::from_static("authorization"), HeaderValue::from_static("Bearer HEADERSECRET")));
     loopback_client().send(req).await.unwrap();
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

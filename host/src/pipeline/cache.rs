@@ -97,8 +97,7 @@ impl Pipeline {
         let stored = self.store.list_intents(project).await?;
         let examples: Vec<(String, Vec<String>)> =
             stored.iter().map(|intent| (intent.id.clone(), intent.examples.clone())).collect();
-        let responses =
-            stored.into_iter().map(|intent| (intent.id, intent.responses)).collect();
+        let responses = stored.into_iter().map(|intent| (intent.id, intent.responses)).collect();
         let built = Arc::new(Intents { index: IntentIndex::build(&examples), responses });
         if self.cache.generation() == generation {
             if let Ok(mut map) = self.cache.intents.lock() {
@@ -126,9 +125,8 @@ impl Pipeline {
         let spec: WebhookSpec = serde_json::from_str(&record.spec)
             .map_err(|cause| PipelineError::CorruptWebhook { webhook: webhook.to_string(), cause })?;
         let limits = ValidationLimits::from(&self.limits);
-        let compiled = CompiledWebhook::compile(&spec, &limits).map_err(|errors| {
-            PipelineError::InvalidWebhook { webhook: webhook.to_string(), errors }
-        })?;
+        let compiled = CompiledWebhook::compile(&spec, &limits)
+            .map_err(|errors| PipelineError::InvalidWebhook { webhook: webhook.to_string(), errors })?;
         let plugin = match self.store.active_plugin(project, webhook).await? {
             Some(active) => {
                 let runtime = self.runtime.clone();

@@ -5,8 +5,6 @@ mod cache;
 mod execute;
 mod trace;
 
-
-
 use serde::Serialize;
 
 use crate::config::Limits;
@@ -95,9 +93,7 @@ impl Pipeline {
         let index = self.intent_index(project).await?;
         let answer = match index.best_match(message, settings.match_threshold) {
             Some(found) => {
-                let reply = index
-                    .response(&found.intent)
-                    .unwrap_or_else(|| NO_FALLBACK_TEXT.to_string());
+                let reply = index.response(&found.intent).unwrap_or_else(|| NO_FALLBACK_TEXT.to_string());
                 ChatAnswer {
                     send_id: send_id.to_string(),
                     replies: vec![Reply::text(reply)],
@@ -134,13 +130,7 @@ impl Pipeline {
             }
             None => (vec![Reply::text(NO_FALLBACK_TEXT)], Outcome::Failure),
         };
-        Ok(ChatAnswer {
-            send_id: send_id.to_string(),
-            replies,
-            intent: None,
-            fallback: true,
-            outcome,
-        })
+        Ok(ChatAnswer { send_id: send_id.to_string(), replies, intent: None, fallback: true, outcome })
     }
 
     /// The test console: runs the webhook as a fallback would, records nothing, and answers
@@ -186,8 +176,5 @@ impl Pipeline {
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
-

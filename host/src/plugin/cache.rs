@@ -106,10 +106,8 @@ impl PluginCache {
             return Ok(plugin.clone());
         }
         sniff(wasm)?;
-        let artifact =
-            self.dir.as_deref().map(|dir| dir.join(format!("{}.cwasm", hex::encode(sha256))));
-        let (component, source) = match artifact.as_deref().and_then(|path| from_disk(engine, path))
-        {
+        let artifact = self.dir.as_deref().map(|dir| dir.join(format!("{}.cwasm", hex::encode(sha256))));
+        let (component, source) = match artifact.as_deref().and_then(|path| from_disk(engine, path)) {
             Some(component) => (component, LoadSource::Disk),
             None => {
                 let component = compile(engine, wasm)?;

@@ -201,8 +201,7 @@ async fn instantiate(
 ) -> Result<Plugin, PluginError> {
     let started = Instant::now();
     arm(store, limits)?;
-    let instance =
-        bounded(Hook::Instantiate, limits, log, plugin.pre.instantiate_async(&mut *store)).await;
+    let instance = bounded(Hook::Instantiate, limits, log, plugin.pre.instantiate_async(&mut *store)).await;
     timings.instantiate = started.elapsed();
     instance
 }
@@ -225,24 +224,14 @@ async fn hooks(
     };
     let response = HttpResponse {
         status: call.response.status,
-        headers: call
-            .response
-            .headers
-            .into_iter()
-            .map(|(name, value)| Header { name, value })
-            .collect(),
+        headers: call.response.headers.into_iter().map(|(name, value)| Header { name, value }).collect(),
         body: call.response.body.into(),
     };
 
     let started = Instant::now();
     arm(store, limits)?;
-    let extracted = bounded(
-        Hook::Extract,
-        limits,
-        log,
-        instance.call_extract(&mut *store, &response, &context),
-    )
-    .await;
+    let extracted =
+        bounded(Hook::Extract, limits, log, instance.call_extract(&mut *store, &response, &context)).await;
     timings.extract = started.elapsed();
     let extracted =
         extracted?.map_err(|e| PluginError::Plugin { hook: Hook::Extract, message: e.message })?;
@@ -250,19 +239,15 @@ async fn hooks(
 
     let mut variables = call.variables;
     variables.extend(extracted.into_iter().map(|v| (v.name, v.value)));
-    let list: Vec<Variable> = variables
-        .iter()
-        .map(|(name, value)| Variable { name: name.clone(), value: value.clone() })
-        .collect();
+    let list: Vec<Variable> =
+        variables.iter().map(|(name, value)| Variable { name: name.clone(), value: value.clone() }).collect();
 
     let started = Instant::now();
     arm(store, limits)?;
     let formatted =
-        bounded(Hook::Format, limits, log, instance.call_format(&mut *store, &list, &context))
-            .await;
+        bounded(Hook::Format, limits, log, instance.call_format(&mut *store, &list, &context)).await;
     timings.format = started.elapsed();
-    let replies =
-        formatted?.map_err(|e| PluginError::Plugin { hook: Hook::Format, message: e.message })?;
+    let replies = formatted?.map_err(|e| PluginError::Plugin { hook: Hook::Format, message: e.message })?;
     let replies = replies.map(|replies| check_replies(replies, limits)).transpose()?;
 
     Ok(PluginOutput { variables, replies })
@@ -286,16 +271,14 @@ impl ReusedInstance {
     ) -> Result<Self, PluginError> {
         let log = CallLog::new(limits.log_bytes);
         let mut store = new_store(engine, &limits, &log);
-        let instance =
-            instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
+        let instance = instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
         Ok(Self { store, instance, limits, log })
     }
 
     pub async fn call(&mut self, call: PluginCall) -> Result<PluginOutput, PluginError> {
         let mut timings = PluginTimings::default();
         let result =
-            hooks(&mut self.store, &self.instance, call, &self.limits, &self.log, &mut timings)
-                .await;
+            hooks(&mut self.store, &self.instance, call, &self.limits, &self.log, &mut timings).await;
         self.log.clear();
         result
     }
@@ -304,11 +287,7 @@ impl ReusedInstance {
 fn check_variables(variables: &[Variable], limits: &CallLimits) -> Result<(), PluginError> {
     let size: usize = variables.iter().map(|v| v.name.len() + v.value.len()).sum();
     if size > limits.output_bytes {
-        return Err(PluginError::OutputTooLarge {
-            hook: Hook::Extract,
-            size,
-            limit: limits.output_bytes,
-        });
+        return Err(PluginError::OutputTooLarge { hook: Hook::Extract, size, limit: limits.output_bytes });
     }
     match variables.iter().find(|v| !is_variable_name(&v.name)) {
         Some(v) => Err(PluginError::BadVariableName { hook: Hook::Extract, name: v.name.clone() }),
@@ -323,32 +302,19 @@ fn is_variable_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-fn check_replies(
-    replies: Vec<bindings::Reply>,
-    limits: &CallLimits,
-) -> Result<Vec<Reply>, PluginError> {
+fn check_replies(replies: Vec<bindings::Reply>, limits: &CallLimits) -> Result<Vec<Reply>, PluginError> {
     let size: usize = replies
         .iter()
-        .map(|r| {
-            r.text.len() + r.buttons.iter().map(|b| b.label.len() + b.payload.len()).sum::<usize>()
-        })
+        .map(|r| r.text.len() + r.buttons.iter().map(|b| b.label.len() + b.payload.len()).sum::<usize>())
         .sum();
     if size > limits.output_bytes {
-        return Err(PluginError::OutputTooLarge {
-            hook: Hook::Format,
-            size,
-            limit: limits.output_bytes,
-        });
+        return Err(PluginError::OutputTooLarge { hook: Hook::Format, size, limit: limits.output_bytes });
     }
     Ok(replies
         .into_iter()
         .map(|r| Reply {
             text: r.text,
-            buttons: r
-                .buttons
-                .into_iter()
-                .map(|b| Button { label: b.label, payload: b.payload })
-                .collect(),
+            buttons: r.buttons.into_iter().map(|b| Button { label: b.label, payload: b.payload }).collect(),
         })
         .collect())
 }

@@ -100,8 +100,7 @@ impl CallLog {
     pub fn take_lines(&self) -> Vec<LogLine> {
         let mut buf = self.lock();
         let buf = &mut *buf;
-        for (tail, level) in
-            [(&mut buf.stdout_tail, LogLevel::Info), (&mut buf.stderr_tail, LogLevel::Warn)]
+        for (tail, level) in [(&mut buf.stdout_tail, LogLevel::Info), (&mut buf.stderr_tail, LogLevel::Warn)]
         {
             if !tail.is_empty() {
                 let message = String::from_utf8_lossy(tail).into_owned();
@@ -179,11 +178,7 @@ impl Pollable for GuestOutput {
 }
 
 impl AsyncWrite for GuestOutput {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
         Poll::Ready(
             self.log
                 .write(self.stream, bytes)
@@ -255,8 +250,7 @@ mod tests {
     fn a_logged_panic_message_is_preferred() {
         let log = CallLog::new(1024);
         log.write(Stream::Stderr, b"unrelated\n").expect("within budget");
-        log.log(LogLevel::Error, "plugin panicked at src/lib.rs:3:5:\nboom".into())
-            .expect("within budget");
+        log.log(LogLevel::Error, "plugin panicked at src/lib.rs:3:5:\nboom".into()).expect("within budget");
         assert_eq!(log.panic_message().as_deref(), Some("panicked at src/lib.rs:3:5: boom"));
     }
 }

@@ -68,9 +68,7 @@ struct Inner {
 
 impl std::fmt::Debug for PluginRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginRuntime")
-            .field("max_limits", &self.inner.max_limits)
-            .finish_non_exhaustive()
+        f.debug_struct("PluginRuntime").field("max_limits", &self.inner.max_limits).finish_non_exhaustive()
     }
 }
 
@@ -105,19 +103,12 @@ impl PluginRuntime {
     /// Runs `extract` then `format` in one fresh instance. `limits` are clamped to the
     /// runtime's maximums. The guest yields to the async runtime at every epoch tick, so a
     /// busy guest shares a worker thread rather than holding it.
-    pub async fn run(
-        &self,
-        plugin: &Arc<LoadedPlugin>,
-        call: PluginCall,
-        limits: &CallLimits,
-    ) -> PluginRun {
+    pub async fn run(&self, plugin: &Arc<LoadedPlugin>, call: PluginCall, limits: &CallLimits) -> PluginRun {
         let limits = limits.clamp_to(&self.inner.max_limits);
         let log = logs::CallLog::new(limits.log_bytes);
         let mut timings = PluginTimings::default();
         let result = match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
-            Ok(Ok(_slot)) => {
-                call::call(&self.inner.engine, plugin, call, &limits, &log, &mut timings).await
-            }
+            Ok(Ok(_slot)) => call::call(&self.inner.engine, plugin, call, &limits, &log, &mut timings).await,
             // The semaphore is never closed; either way there is no slot to run in.
             Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
         };
@@ -131,7 +122,6 @@ impl PluginRuntime {
         plugin: &Arc<LoadedPlugin>,
         limits: &CallLimits,
     ) -> Result<ReusedInstance, PluginError> {
-        ReusedInstance::new(&self.inner.engine, plugin, limits.clamp_to(&self.inner.max_limits))
-            .await
+        ReusedInstance::new(&self.inner.engine, plugin, limits.clamp_to(&self.inner.max_limits)).await
     }
 }

@@ -103,10 +103,7 @@ pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if found > latest() {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                known: latest(),
-            });
+            return Err(StoreError::SchemaTooNew { found, known: latest() });
         }
         let applied = usize::try_from(found)
             .map_err(|_| StoreError::Corrupt(format!("negative schema version {found}")))?;
@@ -129,17 +126,14 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
         apply(&mut conn).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, latest());
     }
 
     #[test]
     fn refuses_a_newer_schema() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", latest() + 1)
-            .unwrap();
+        conn.pragma_update(None, "user_version", latest() + 1).unwrap();
         let err = apply(&mut conn).unwrap_err();
         assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
     }

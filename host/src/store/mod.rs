@@ -22,8 +22,8 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use sqlite::{DB_FILE, SqliteStore};
 pub use types::{
-    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
-    Turn, WebhookRecord,
+    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project, Turn,
+    WebhookRecord,
 };
 
 /// The store as the server shares it between requests.
@@ -61,17 +61,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates or replaces the spec (its plugin versions are kept); `true` if created.
     /// `NotFound` if the project is gone.
-    async fn put_webhook(
-        &self,
-        project: &str,
-        id: &str,
-        spec_json: &str,
-    ) -> Result<bool, StoreError>;
-    async fn get_webhook(
-        &self,
-        project: &str,
-        id: &str,
-    ) -> Result<Option<WebhookRecord>, StoreError>;
+    async fn put_webhook(&self, project: &str, id: &str, spec_json: &str) -> Result<bool, StoreError>;
+    async fn get_webhook(&self, project: &str, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
     /// Ordered by id.
     async fn list_webhooks(&self, project: &str) -> Result<Vec<WebhookRecord>, StoreError>;
     /// Deletes the webhook and all its plugin versions. `InUse` (and nothing changed) while it
@@ -108,11 +99,7 @@ pub trait Store: Send + Sync + 'static {
         wasm: Vec<u8>,
     ) -> Result<PluginVersion, StoreError>;
     /// Oldest first. `NotFound` if the webhook does not exist.
-    async fn plugin_versions(
-        &self,
-        project: &str,
-        webhook: &str,
-    ) -> Result<PluginVersions, StoreError>;
+    async fn plugin_versions(&self, project: &str, webhook: &str) -> Result<PluginVersions, StoreError>;
     /// Rollback (or forward): make a kept version the active one. `NotFound` if that version
     /// (or the webhook) does not exist.
     async fn activate_plugin_version(
@@ -124,11 +111,7 @@ pub trait Store: Send + Sync + 'static {
     /// The webhook runs without a plugin from now on; its versions are kept, so a later
     /// `activate_plugin_version` re-attaches one. `false` if no plugin was active.
     async fn detach_plugin(&self, project: &str, webhook: &str) -> Result<bool, StoreError>;
-    async fn active_plugin(
-        &self,
-        project: &str,
-        webhook: &str,
-    ) -> Result<Option<ActivePlugin>, StoreError>;
+    async fn active_plugin(&self, project: &str, webhook: &str) -> Result<Option<ActivePlugin>, StoreError>;
     /// The active version without its bytes: a cheap check of whether a cached compiled
     /// component is still current (loading a 12 MiB plugin takes ~0.1 s).
     async fn active_plugin_version(
@@ -152,9 +135,5 @@ pub trait Store: Send + Sync + 'static {
         max_turns: usize,
     ) -> Result<(), StoreError>;
     /// Oldest first; `None` if the conversation has no turns.
-    async fn conversation(
-        &self,
-        project: &str,
-        send_id: &str,
-    ) -> Result<Option<Vec<Turn>>, StoreError>;
+    async fn conversation(&self, project: &str, send_id: &str) -> Result<Option<Vec<Turn>>, StoreError>;
 }

@@ -31,12 +31,9 @@ impl Pool {
     /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
         let mut writer = Connection::open(path)?;
-        let mode: String =
-            writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt(format!(
-                "journal mode is {mode}, WAL was refused"
-            )));
+            return Err(StoreError::Corrupt(format!("journal mode is {mode}, WAL was refused")));
         }
         // Under WAL, NORMAL never corrupts and loses nothing on a process crash; only the last
         // commits can be lost on power failure, a fair price for not fsyncing every chat turn.
@@ -46,10 +43,7 @@ impl Pool {
         migrations::apply(&mut writer)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Readers {
-                path: path.to_owned(),
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: Arc::new(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) }),
         })
     }
 
@@ -82,10 +76,7 @@ impl Pool {
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let mut conn = readers.checkout()?;
-            let out = conn
-                .transaction()
-                .map_err(StoreError::from)
-                .and_then(|tx| work(&tx));
+            let out = conn.transaction().map_err(StoreError::from).and_then(|tx| work(&tx));
             readers.checkin(conn);
             out
         })
@@ -95,11 +86,7 @@ impl Pool {
 
 impl Readers {
     fn checkout(&self) -> Result<Connection, StoreError> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         match idle {
             Some(conn) => Ok(conn),
             None => {

@@ -14,8 +14,8 @@ use time::macros::format_description;
 
 use super::pool::Pool;
 use super::{
-    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
-    Store, StoreError, Turn, WebhookRecord,
+    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project, Store,
+    StoreError, Turn, WebhookRecord,
 };
 
 /// The database file's name inside the data dir.
@@ -35,20 +35,15 @@ impl SqliteStore {
     /// Opens `data_dir/fallback.db`, creating the directory and the database as needed and
     /// migrating the schema. Blocking: call it at startup, before serving.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        Ok(Self {
-            pool: Pool::open(&data_dir.join(DB_FILE))?,
-        })
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+        Ok(Self { pool: Pool::open(&data_dir.join(DB_FILE))? })
     }
 }
 
 /// Now, as RFC 3339 UTC with milliseconds: fixed width, so stored timestamps sort as text.
 fn now() -> Result<String, StoreError> {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     Ok(OffsetDateTime::now_utc().format(format)?)
 }
 
@@ -56,22 +51,12 @@ fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String,
     serde_json::to_string(value).map_err(|source| StoreError::Json { what, source })
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(
-    text: &str,
-    what: &'static str,
-) -> Result<T, StoreError> {
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &'static str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
 }
 
 fn project_exists(tx: &Transaction<'_>, project: &str) -> Result<bool, StoreError> {
-    Ok(tx
-        .query_row(
-            "SELECT 1 FROM projects WHERE id = ?1",
-            [project],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    Ok(tx.query_row("SELECT 1 FROM projects WHERE id = ?1", [project], |_| Ok(())).optional()?.is_some())
 }
 
 fn require_project(tx: &Transaction<'_>, project: &str) -> Result<(), StoreError> {
@@ -84,11 +69,7 @@ fn require_project(tx: &Transaction<'_>, project: &str) -> Result<(), StoreError
 
 fn webhook_exists(tx: &Transaction<'_>, project: &str, webhook: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
-            "SELECT 1 FROM webhooks WHERE project = ?1 AND id = ?2",
-            [project, webhook],
-            |_| Ok(()),
-        )
+        .query_row("SELECT 1 FROM webhooks WHERE project = ?1 AND id = ?2", [project, webhook], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -114,12 +95,7 @@ fn collect_orphan_blobs(tx: &Transaction<'_>) -> Result<(), StoreError> {
 const PROJECT_COLUMNS: &str = "id, name, match_threshold, created_at";
 
 fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
-    Ok(Project {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        match_threshold: row.get(2)?,
-        created_at: row.get(3)?,
-    })
+    Ok(Project { id: row.get(0)?, name: row.get(1)?, match_threshold: row.get(2)?, created_at: row.get(3)? })
 }
 
 /// An intent's columns as stored, before its JSON lists are decoded.
@@ -139,11 +115,7 @@ fn intent_from((id, examples, responses, updated_at): IntentColumns) -> Result<I
 }
 
 fn webhook_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
-    Ok(WebhookRecord {
-        id: row.get(0)?,
-        spec: row.get(1)?,
-        updated_at: row.get(2)?,
-    })
+    Ok(WebhookRecord { id: row.get(0)?, spec: row.get(1)?, updated_at: row.get(2)? })
 }
 
 fn plugin_version_row(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
@@ -156,27 +128,14 @@ fn plugin_version_row(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
 }
 
 fn active_plugin_row(row: &Row<'_>) -> rusqlite::Result<ActivePlugin> {
-    Ok(ActivePlugin {
-        version: row.get(0)?,
-        sha256: row.get(1)?,
-        wasm: row.get(2)?,
-    })
+    Ok(ActivePlugin { version: row.get(0)?, sha256: row.get(1)?, wasm: row.get(2)? })
 }
 
 /// A turn's columns as stored, before its replies are decoded.
 type TurnColumns = (String, String, String, Option<String>, bool, String);
 
-fn turn_from(
-    (at, message, replies, intent, fallback, outcome): TurnColumns,
-) -> Result<Turn, StoreError> {
-    Ok(Turn {
-        at,
-        message,
-        replies: from_json(&replies, "turn replies")?,
-        intent,
-        fallback,
-        outcome,
-    })
+fn turn_from((at, message, replies, intent, fallback, outcome): TurnColumns) -> Result<Turn, StoreError> {
+    Ok(Turn { at, message, replies: from_json(&replies, "turn replies")?, intent, fallback, outcome })
 }
 
 #[async_trait]
@@ -191,13 +150,7 @@ impl Store for SqliteStore {
                 tx.execute(
                     "INSERT INTO projects (id, name, key_hash, match_threshold, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        project.id,
-                        project.name,
-                        project.key_hash,
-                        project.match_threshold,
-                        created_at
-                    ],
+                    params![project.id, project.name, project.key_hash, project.match_threshold, created_at],
                 )?;
                 Ok(Project {
                     id: project.id,
@@ -212,9 +165,7 @@ impl Store for SqliteStore {
     async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
         self.pool
             .read(|tx| {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT {PROJECT_COLUMNS} FROM projects ORDER BY id"
-                ))?;
+                let mut stmt = tx.prepare(&format!("SELECT {PROJECT_COLUMNS} FROM projects ORDER BY id"))?;
                 let rows = stmt.query_map([], project_row)?;
                 Ok(rows.collect::<Result<_, _>>()?)
             })
@@ -241,11 +192,7 @@ impl Store for SqliteStore {
         self.pool
             .read(move |tx| {
                 Ok(tx
-                    .query_row(
-                        "SELECT key_hash FROM projects WHERE id = ?1",
-                        [&id],
-                        |row| row.get(0),
-                    )
+                    .query_row("SELECT key_hash FROM projects WHERE id = ?1", [&id], |row| row.get(0))
                     .optional()?)
             })
             .await
@@ -341,21 +288,14 @@ impl Store for SqliteStore {
         let (project, id) = (project.to_owned(), id.to_owned());
         self.pool
             .write(move |tx| {
-                let deleted = tx.execute(
-                    "DELETE FROM intents WHERE project = ?1 AND id = ?2",
-                    [&project, &id],
-                )?;
+                let deleted =
+                    tx.execute("DELETE FROM intents WHERE project = ?1 AND id = ?2", [&project, &id])?;
                 Ok(deleted > 0)
             })
             .await
     }
 
-    async fn put_webhook(
-        &self,
-        project: &str,
-        id: &str,
-        spec_json: &str,
-    ) -> Result<bool, StoreError> {
+    async fn put_webhook(&self, project: &str, id: &str, spec_json: &str) -> Result<bool, StoreError> {
         let (project, id, spec) = (project.to_owned(), id.to_owned(), spec_json.to_owned());
         self.pool
             .write(move |tx| {
@@ -374,11 +314,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_webhook(
-        &self,
-        project: &str,
-        id: &str,
-    ) -> Result<Option<WebhookRecord>, StoreError> {
+    async fn get_webhook(&self, project: &str, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
         let (project, id) = (project.to_owned(), id.to_owned());
         self.pool
             .read(move |tx| {
@@ -397,9 +333,8 @@ impl Store for SqliteStore {
         let project = project.to_owned();
         self.pool
             .read(move |tx| {
-                let mut stmt = tx.prepare(
-                    "SELECT id, spec, updated_at FROM webhooks WHERE project = ?1 ORDER BY id",
-                )?;
+                let mut stmt =
+                    tx.prepare("SELECT id, spec, updated_at FROM webhooks WHERE project = ?1 ORDER BY id")?;
                 let rows = stmt.query_map([&project], webhook_row)?;
                 Ok(rows.collect::<Result<_, _>>()?)
             })
@@ -423,10 +358,8 @@ impl Store for SqliteStore {
                         "webhook {project}/{id} is the project's fallback"
                     )));
                 }
-                let deleted = tx.execute(
-                    "DELETE FROM webhooks WHERE project = ?1 AND id = ?2",
-                    [&project, &id],
-                )?;
+                let deleted =
+                    tx.execute("DELETE FROM webhooks WHERE project = ?1 AND id = ?2", [&project, &id])?;
                 collect_orphan_blobs(tx)?;
                 Ok(deleted > 0)
             })
@@ -461,16 +394,9 @@ impl Store for SqliteStore {
         self.pool
             .read(move |tx| {
                 let row = tx
-                    .query_row(
-                        "SELECT text, webhook FROM fallbacks WHERE project = ?1",
-                        [&project],
-                        |row| {
-                            Ok((
-                                row.get::<_, Option<String>>(0)?,
-                                row.get::<_, Option<String>>(1)?,
-                            ))
-                        },
-                    )
+                    .query_row("SELECT text, webhook FROM fallbacks WHERE project = ?1", [&project], |row| {
+                        Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?))
+                    })
                     .optional()?;
                 match row {
                     None => Ok(None),
@@ -511,8 +437,7 @@ impl Store for SqliteStore {
         let project = project.to_owned();
         self.pool
             .read(move |tx| {
-                let mut stmt =
-                    tx.prepare("SELECT name FROM secrets WHERE project = ?1 ORDER BY name")?;
+                let mut stmt = tx.prepare("SELECT name FROM secrets WHERE project = ?1 ORDER BY name")?;
                 let rows = stmt.query_map([&project], |row| row.get(0))?;
                 Ok(rows.collect::<Result<_, _>>()?)
             })
@@ -523,10 +448,8 @@ impl Store for SqliteStore {
         let (project, name) = (project.to_owned(), name.to_owned());
         self.pool
             .write(move |tx| {
-                let deleted = tx.execute(
-                    "DELETE FROM secrets WHERE project = ?1 AND name = ?2",
-                    [&project, &name],
-                )?;
+                let deleted =
+                    tx.execute("DELETE FROM secrets WHERE project = ?1 AND name = ?2", [&project, &name])?;
                 Ok(deleted > 0)
             })
             .await
@@ -550,18 +473,14 @@ impl Store for SqliteStore {
         sha256: &str,
         wasm: Vec<u8>,
     ) -> Result<PluginVersion, StoreError> {
-        let (project, webhook, sha256) =
-            (project.to_owned(), webhook.to_owned(), sha256.to_owned());
+        let (project, webhook, sha256) = (project.to_owned(), webhook.to_owned(), sha256.to_owned());
         // Hash before taking the writer, so a 32 MiB upload does not hold up other writes.
         let (wasm, sha256) = tokio::task::spawn_blocking(move || {
             let actual = hex::encode(Sha256::digest(&wasm));
             if actual == sha256 {
                 Ok((wasm, sha256))
             } else {
-                Err(StoreError::DigestMismatch {
-                    claimed: sha256,
-                    actual,
-                })
+                Err(StoreError::DigestMismatch { claimed: sha256, actual })
             }
         })
         .await??;
@@ -598,11 +517,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn plugin_versions(
-        &self,
-        project: &str,
-        webhook: &str,
-    ) -> Result<PluginVersions, StoreError> {
+    async fn plugin_versions(&self, project: &str, webhook: &str) -> Result<PluginVersions, StoreError> {
         let (project, webhook) = (project.to_owned(), webhook.to_owned());
         self.pool
             .read(move |tx| {
@@ -618,9 +533,8 @@ impl Store for SqliteStore {
                     "SELECT version, sha256, size, uploaded_at FROM plugin_versions \
                      WHERE project = ?1 AND webhook = ?2 ORDER BY version",
                 )?;
-                let versions = stmt
-                    .query_map([&project, &webhook], plugin_version_row)?
-                    .collect::<Result<_, _>>()?;
+                let versions =
+                    stmt.query_map([&project, &webhook], plugin_version_row)?.collect::<Result<_, _>>()?;
                 Ok(PluginVersions { active, versions })
             })
             .await
@@ -672,11 +586,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn active_plugin(
-        &self,
-        project: &str,
-        webhook: &str,
-    ) -> Result<Option<ActivePlugin>, StoreError> {
+    async fn active_plugin(&self, project: &str, webhook: &str) -> Result<Option<ActivePlugin>, StoreError> {
         let (project, webhook) = (project.to_owned(), webhook.to_owned());
         self.pool
             .read(move |tx| {
@@ -731,11 +641,7 @@ impl Store for SqliteStore {
                     Ok((
                         row.get(0)?,
                         row.get(1)?,
-                        ActivePlugin {
-                            version: row.get(2)?,
-                            sha256: row.get(3)?,
-                            wasm: row.get(4)?,
-                        },
+                        ActivePlugin { version: row.get(2)?, sha256: row.get(3)?, wasm: row.get(4)? },
                     ))
                 })?;
                 Ok(rows.collect::<Result<_, _>>()?)
@@ -784,11 +690,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn conversation(
-        &self,
-        project: &str,
-        send_id: &str,
-    ) -> Result<Option<Vec<Turn>>, StoreError> {
+    async fn conversation(&self, project: &str, send_id: &str) -> Result<Option<Vec<Turn>>, StoreError> {
         let (project, send_id) = (project.to_owned(), send_id.to_owned());
         self.pool
             .read(move |tx| {
@@ -797,18 +699,9 @@ impl Store for SqliteStore {
                      WHERE project = ?1 AND send_id = ?2 ORDER BY seq",
                 )?;
                 let rows = stmt.query_map([&project, &send_id], |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
                 })?;
-                let turns = rows
-                    .map(|row| turn_from(row?))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let turns = rows.map(|row| turn_from(row?)).collect::<Result<Vec<_>, _>>()?;
                 Ok((!turns.is_empty()).then_some(turns))
             })
             .await

@@ -22,11 +22,7 @@ fn new_project(id: &str) -> NewProject {
 }
 
 fn intent(id: &str, example: &str) -> NewIntent {
-    NewIntent {
-        id: id.to_owned(),
-        examples: vec![example.to_owned()],
-        responses: vec!["hi".to_owned()],
-    }
+    NewIntent { id: id.to_owned(), examples: vec![example.to_owned()], responses: vec!["hi".to_owned()] }
 }
 
 fn turn(n: usize) -> Turn {
@@ -45,16 +41,8 @@ fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-async fn add_plugin(
-    store: &SharedStore,
-    project: &str,
-    webhook: &str,
-    wasm: &[u8],
-) -> PluginVersion {
-    store
-        .add_plugin_version(project, webhook, &digest(wasm), wasm.to_vec())
-        .await
-        .unwrap()
+async fn add_plugin(store: &SharedStore, project: &str, webhook: &str, wasm: &[u8]) -> PluginVersion {
+    store.add_plugin_version(project, webhook, &digest(wasm), wasm.to_vec()).await.unwrap()
 }
 
 const SPEC: &str = r#"{"method":"GET","url":"http://x/{latest_message}"}"#;
@@ -64,10 +52,7 @@ async fn populate(store: &SharedStore, p: &str) {
     store.create_project(new_project(p)).await.unwrap();
     store.put_intent(p, intent("greet", "hello")).await.unwrap();
     store.put_webhook(p, "answer", SPEC).await.unwrap();
-    store
-        .set_fallback(p, Fallback::Webhook("answer".to_owned()))
-        .await
-        .unwrap();
+    store.set_fallback(p, Fallback::Webhook("answer".to_owned())).await.unwrap();
     store.put_secret(p, "key", "s3cret").await.unwrap();
     add_plugin(store, p, "answer", b"plugin one").await;
     store.append_turn(p, "c1", turn(1), 10).await.unwrap();
@@ -86,42 +71,19 @@ async fn project_round_trip_and_conflict() {
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
 
     store.create_project(new_project("p0")).await.unwrap();
-    let ids: Vec<_> = store
-        .list_projects()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
+    let ids: Vec<_> = store.list_projects().await.unwrap().into_iter().map(|p| p.id).collect();
     assert_eq!(ids, ["p0", "p1"]);
-    assert_eq!(
-        store.get_project("p1").await.unwrap(),
-        Some(created.clone())
-    );
+    assert_eq!(store.get_project("p1").await.unwrap(), Some(created.clone()));
     assert_eq!(store.get_project("nope").await.unwrap(), None);
-    assert_eq!(
-        store.project_key_hash("p1").await.unwrap().as_deref(),
-        Some("hash-of-p1")
-    );
+    assert_eq!(store.project_key_hash("p1").await.unwrap().as_deref(), Some("hash-of-p1"));
     assert_eq!(store.project_key_hash("nope").await.unwrap(), None);
 
     assert!(store.set_match_threshold("p1", 0.8).await.unwrap());
     assert!(!store.set_match_threshold("nope", 0.8).await.unwrap());
-    assert_eq!(
-        store
-            .get_project("p1")
-            .await
-            .unwrap()
-            .unwrap()
-            .match_threshold,
-        0.8
-    );
+    assert_eq!(store.get_project("p1").await.unwrap().unwrap().match_threshold, 0.8);
 
     let shown = serde_json::to_value(&created).unwrap();
-    assert!(
-        shown.get("key_hash").is_none(),
-        "the key hash never reaches the API: {shown}"
-    );
+    assert!(shown.get("key_hash").is_none(), "the key hash never reaches the API: {shown}");
 
     assert!(store.delete_project("p1").await.unwrap());
     assert!(!store.delete_project("p1").await.unwrap());
@@ -132,38 +94,21 @@ async fn project_round_trip_and_conflict() {
 async fn intents_round_trip() {
     let (_dir, store) = open();
     store.create_project(new_project("p")).await.unwrap();
-    assert!(
-        store
-            .put_intent("p", intent("greet", "hello"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store.put_intent("p", intent("greet", "hey")).await.unwrap(),
-        "replaced, not created"
-    );
+    assert!(store.put_intent("p", intent("greet", "hello")).await.unwrap());
+    assert!(!store.put_intent("p", intent("greet", "hey")).await.unwrap(), "replaced, not created");
     assert!(store.put_intent("p", intent("bye", "ciao")).await.unwrap());
 
     let got = store.get_intent("p", "greet").await.unwrap().unwrap();
     assert_eq!(got.examples, ["hey"]);
     assert_eq!(got.responses, ["hi"]);
-    let ids: Vec<_> = store
-        .list_intents("p")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let ids: Vec<_> = store.list_intents("p").await.unwrap().into_iter().map(|i| i.id).collect();
     assert_eq!(ids, ["bye", "greet"]);
 
     assert!(store.delete_intent("p", "greet").await.unwrap());
     assert!(!store.delete_intent("p", "greet").await.unwrap());
     assert_eq!(store.get_intent("p", "greet").await.unwrap(), None);
 
-    let err = store
-        .put_intent("ghost", intent("greet", "x"))
-        .await
-        .unwrap_err();
+    let err = store.put_intent("ghost", intent("greet", "x")).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
@@ -178,23 +123,14 @@ async fn webhooks_round_trip_and_replacing_keeps_plugins() {
 
     let got = store.get_webhook("p", "w").await.unwrap().unwrap();
     assert_eq!(got.spec, replaced);
-    assert_eq!(
-        store.plugin_versions("p", "w").await.unwrap().active,
-        Some(1)
-    );
+    assert_eq!(store.plugin_versions("p", "w").await.unwrap().active, Some(1));
     assert_eq!(
         serde_json::to_value(&got).unwrap()["spec"],
         json!({"method": "POST"}),
         "the spec is embedded as JSON, not as a string"
     );
     store.put_webhook("p", "a", SPEC).await.unwrap();
-    let ids: Vec<_> = store
-        .list_webhooks("p")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|w| w.id)
-        .collect();
+    let ids: Vec<_> = store.list_webhooks("p").await.unwrap().into_iter().map(|w| w.id).collect();
     assert_eq!(ids, ["a", "w"]);
 
     assert!(store.delete_webhook("p", "w").await.unwrap());
@@ -204,10 +140,7 @@ async fn webhooks_round_trip_and_replacing_keeps_plugins() {
     store.put_webhook("p", "w", SPEC).await.unwrap();
     assert_eq!(
         store.plugin_versions("p", "w").await.unwrap(),
-        PluginVersions {
-            active: None,
-            versions: vec![]
-        }
+        PluginVersions { active: None, versions: vec![] }
     );
 }
 
@@ -216,39 +149,18 @@ async fn fallback_round_trip_and_failed_change_keeps_the_old_one() {
     let (_dir, store) = open();
     store.create_project(new_project("p")).await.unwrap();
     assert_eq!(store.get_fallback("p").await.unwrap(), None);
-    store
-        .set_fallback("p", Fallback::Text("sorry".to_owned()))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_fallback("p").await.unwrap(),
-        Some(Fallback::Text("sorry".to_owned()))
-    );
+    store.set_fallback("p", Fallback::Text("sorry".to_owned())).await.unwrap();
+    assert_eq!(store.get_fallback("p").await.unwrap(), Some(Fallback::Text("sorry".to_owned())));
 
-    let err = store
-        .set_fallback("p", Fallback::Webhook("missing".to_owned()))
-        .await
-        .unwrap_err();
+    let err = store.set_fallback("p", Fallback::Webhook("missing".to_owned())).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
-    assert_eq!(
-        store.get_fallback("p").await.unwrap(),
-        Some(Fallback::Text("sorry".to_owned()))
-    );
+    assert_eq!(store.get_fallback("p").await.unwrap(), Some(Fallback::Text("sorry".to_owned())));
 
     store.put_webhook("p", "w", SPEC).await.unwrap();
-    store
-        .set_fallback("p", Fallback::Webhook("w".to_owned()))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_fallback("p").await.unwrap(),
-        Some(Fallback::Webhook("w".to_owned()))
-    );
+    store.set_fallback("p", Fallback::Webhook("w".to_owned())).await.unwrap();
+    assert_eq!(store.get_fallback("p").await.unwrap(), Some(Fallback::Webhook("w".to_owned())));
 
-    let err = store
-        .set_fallback("ghost", Fallback::Text("x".to_owned()))
-        .await
-        .unwrap_err();
+    let err = store.set_fallback("ghost", Fallback::Text("x".to_owned())).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
@@ -258,36 +170,21 @@ async fn the_fallback_webhook_cannot_be_deleted() {
     store.create_project(new_project("p")).await.unwrap();
     store.put_webhook("p", "w", SPEC).await.unwrap();
     add_plugin(&store, "p", "w", b"wasm").await;
-    store
-        .set_fallback("p", Fallback::Webhook("w".to_owned()))
-        .await
-        .unwrap();
+    store.set_fallback("p", Fallback::Webhook("w".to_owned())).await.unwrap();
 
     let err = store.delete_webhook("p", "w").await.unwrap_err();
     assert!(matches!(err, StoreError::InUse(_)), "{err}");
     assert!(store.get_webhook("p", "w").await.unwrap().is_some());
-    assert_eq!(
-        store.active_plugin("p", "w").await.unwrap().unwrap().wasm,
-        b"wasm"
-    );
+    assert_eq!(store.active_plugin("p", "w").await.unwrap().unwrap().wasm, b"wasm");
 
-    store
-        .set_fallback("p", Fallback::Text("bye".to_owned()))
-        .await
-        .unwrap();
+    store.set_fallback("p", Fallback::Text("bye".to_owned())).await.unwrap();
     assert!(store.delete_webhook("p", "w").await.unwrap());
 }
 
 #[test]
 fn fallback_serde_shape() {
-    assert_eq!(
-        serde_json::to_value(Fallback::Text("t".into())).unwrap(),
-        json!({"text": "t"})
-    );
-    assert_eq!(
-        serde_json::to_value(Fallback::Webhook("w".into())).unwrap(),
-        json!({"webhook": "w"})
-    );
+    assert_eq!(serde_json::to_value(Fallback::Text("t".into())).unwrap(), json!({"text": "t"}));
+    assert_eq!(serde_json::to_value(Fallback::Webhook("w".into())).unwrap(), json!({"webhook": "w"}));
     let parsed: Fallback = serde_json::from_value(json!({"webhook": "w"})).unwrap();
     assert_eq!(parsed, Fallback::Webhook("w".into()));
     assert!(serde_json::from_value::<Fallback>(json!({"url": "w"})).is_err());
@@ -302,10 +199,7 @@ async fn secrets_round_trip() {
     assert!(!store.put_secret("p", "b", "3").await.unwrap());
     assert_eq!(store.list_secret_names("p").await.unwrap(), ["a", "b"]);
     let all = store.secrets("p").await.unwrap();
-    assert_eq!(
-        all,
-        BTreeMap::from([("a".into(), "2".into()), ("b".into(), "3".into())])
-    );
+    assert_eq!(all, BTreeMap::from([("a".into(), "2".into()), ("b".into(), "3".into())]));
     assert!(store.delete_secret("p", "a").await.unwrap());
     assert!(!store.delete_secret("p", "a").await.unwrap());
     assert_eq!(store.list_secret_names("p").await.unwrap(), ["b"]);
@@ -327,98 +221,58 @@ async fn plugin_versions_activate_rollback_detach() {
     let listed = store.plugin_versions("p", "w").await.unwrap();
     assert_eq!(listed.active, Some(2), "the newest upload is active");
     assert_eq!(listed.versions, [v1.clone(), v2.clone()]);
-    assert_eq!(
-        store.active_plugin("p", "w").await.unwrap().unwrap().wasm,
-        b"second!"
-    );
+    assert_eq!(store.active_plugin("p", "w").await.unwrap().unwrap().wasm, b"second!");
 
-    assert_eq!(
-        store.active_plugin_version("p", "w").await.unwrap(),
-        Some(v2.clone())
-    );
+    assert_eq!(store.active_plugin_version("p", "w").await.unwrap(), Some(v2.clone()));
     store.activate_plugin_version("p", "w", 1).await.unwrap();
-    assert_eq!(
-        store.active_plugin_version("p", "w").await.unwrap(),
-        Some(v1.clone())
-    );
+    assert_eq!(store.active_plugin_version("p", "w").await.unwrap(), Some(v1.clone()));
     let active = store.active_plugin("p", "w").await.unwrap().unwrap();
     assert_eq!(
-        (
-            active.version,
-            active.sha256.as_str(),
-            active.wasm.as_slice()
-        ),
+        (active.version, active.sha256.as_str(), active.wasm.as_slice()),
         (1, v1.sha256.as_str(), &b"first"[..])
     );
 
-    let err = store
-        .activate_plugin_version("p", "w", 9)
-        .await
-        .unwrap_err();
+    let err = store.activate_plugin_version("p", "w", 9).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
-    assert_eq!(
-        store.plugin_versions("p", "w").await.unwrap().active,
-        Some(1),
-        "unchanged"
-    );
+    assert_eq!(store.plugin_versions("p", "w").await.unwrap().active, Some(1), "unchanged");
 
     assert!(store.detach_plugin("p", "w").await.unwrap());
     assert!(!store.detach_plugin("p", "w").await.unwrap());
     assert_eq!(store.active_plugin("p", "w").await.unwrap(), None);
     assert_eq!(store.active_plugin_version("p", "w").await.unwrap(), None);
     let listed = store.plugin_versions("p", "w").await.unwrap();
-    assert_eq!(
-        (listed.active, listed.versions.len()),
-        (None, 2),
-        "versions survive a detach"
-    );
+    assert_eq!((listed.active, listed.versions.len()), (None, 2), "versions survive a detach");
 
     // Numbering continues after a detach; the same bytes again are a new version.
     let v3 = add_plugin(&store, "p", "w", b"first").await;
     assert_eq!(v3.version, 3);
-    assert_eq!(
-        store.plugin_versions("p", "w").await.unwrap().active,
-        Some(3)
-    );
+    assert_eq!(store.plugin_versions("p", "w").await.unwrap().active, Some(3));
     store.activate_plugin_version("p", "w", 2).await.unwrap();
-    assert_eq!(
-        store.active_plugin("p", "w").await.unwrap().unwrap().wasm,
-        b"second!"
-    );
+    assert_eq!(store.active_plugin("p", "w").await.unwrap().unwrap().wasm, b"second!");
 }
 
 #[tokio::test]
 async fn plugin_upload_errors_change_nothing() {
     let (_dir, store) = open();
     store.create_project(new_project("p")).await.unwrap();
-    let err = store
-        .add_plugin_version("p", "missing", &digest(b"x"), b"x".to_vec())
-        .await
-        .unwrap_err();
+    let err = store.add_plugin_version("p", "missing", &digest(b"x"), b"x".to_vec()).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     let err = store.plugin_versions("p", "missing").await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 
     store.put_webhook("p", "w", SPEC).await.unwrap();
-    let err = store
-        .add_plugin_version("p", "w", &digest(b"other"), b"x".to_vec())
-        .await
-        .unwrap_err();
+    let err = store.add_plugin_version("p", "w", &digest(b"other"), b"x".to_vec()).await.unwrap_err();
     assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
     assert_eq!(
         store.plugin_versions("p", "w").await.unwrap(),
-        PluginVersions {
-            active: None,
-            versions: vec![]
-        }
+        PluginVersions { active: None, versions: vec![] }
     );
 }
 
 /// Counts stored blobs straight from the file: deduplication and cleanup are invisible otherwise.
 fn blob_count(dir: &TempDir) -> i64 {
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM plugin_blobs", [], |r| r.get(0))
-        .unwrap()
+    conn.query_row("SELECT COUNT(*) FROM plugin_blobs", [], |r| r.get(0)).unwrap()
 }
 
 #[tokio::test]
@@ -434,10 +288,7 @@ async fn identical_plugin_bytes_are_stored_once_and_freed_with_their_last_versio
 
     store.delete_project("a").await.unwrap();
     assert_eq!(blob_count(&dir), 1, "b still uses the shared bytes");
-    assert_eq!(
-        store.active_plugin("b", "w").await.unwrap().unwrap().wasm,
-        b"shared"
-    );
+    assert_eq!(store.active_plugin("b", "w").await.unwrap().unwrap().wasm, b"shared");
     store.delete_webhook("b", "w").await.unwrap();
     assert_eq!(blob_count(&dir), 0);
 }
@@ -453,15 +304,9 @@ async fn conversations_keep_the_newest_turns_oldest_first() {
     store.append_turn("p", "other", turn(9), 3).await.unwrap();
     let turns = store.conversation("p", "c").await.unwrap().unwrap();
     assert_eq!(turns, [turn(3), turn(4), turn(5)]);
-    assert_eq!(
-        store.conversation("p", "other").await.unwrap().unwrap(),
-        [turn(9)]
-    );
+    assert_eq!(store.conversation("p", "other").await.unwrap().unwrap(), [turn(9)]);
 
-    let err = store
-        .append_turn("ghost", "c", turn(1), 3)
-        .await
-        .unwrap_err();
+    let err = store.append_turn("ghost", "c", turn(1), 3).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
@@ -479,23 +324,12 @@ async fn deleting_a_project_removes_everything_of_it() {
     assert_eq!(store.get_fallback("gone").await.unwrap(), None);
     assert!(store.secrets("gone").await.unwrap().is_empty());
     assert_eq!(store.conversation("gone", "c1").await.unwrap(), None);
-    let active: Vec<_> = store
-        .all_active_plugins()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(p, w, _)| (p, w))
-        .collect();
+    let active: Vec<_> =
+        store.all_active_plugins().await.unwrap().into_iter().map(|(p, w, _)| (p, w)).collect();
     assert_eq!(active, [("kept".to_owned(), "answer".to_owned())]);
 
     assert_eq!(store.list_intents("kept").await.unwrap().len(), 1);
-    assert!(
-        store
-            .active_plugin("kept", "answer")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(store.active_plugin("kept", "answer").await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -511,32 +345,18 @@ async fn another_projects_data_is_invisible() {
     assert_eq!(store.get_webhook(t, "answer").await.unwrap(), None);
     assert!(!store.delete_webhook(t, "answer").await.unwrap());
     assert_eq!(store.get_fallback(t).await.unwrap(), None);
-    let err = store
-        .set_fallback(t, Fallback::Webhook("answer".into()))
-        .await
-        .unwrap_err();
+    let err = store.set_fallback(t, Fallback::Webhook("answer".into())).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     assert!(store.list_secret_names(t).await.unwrap().is_empty());
     assert!(store.secrets(t).await.unwrap().is_empty());
     assert!(!store.delete_secret(t, "key").await.unwrap());
-    assert!(matches!(
-        store.plugin_versions(t, "answer").await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(matches!(
-        store.activate_plugin_version(t, "answer", 1).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.plugin_versions(t, "answer").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.activate_plugin_version(t, "answer", 1).await, Err(StoreError::NotFound(_))));
     assert!(!store.detach_plugin(t, "answer").await.unwrap());
     assert_eq!(store.active_plugin(t, "answer").await.unwrap(), None);
-    assert_eq!(
-        store.active_plugin_version(t, "answer").await.unwrap(),
-        None
-    );
+    assert_eq!(store.active_plugin_version(t, "answer").await.unwrap(), None);
     assert!(matches!(
-        store
-            .add_plugin_version(t, "answer", &digest(b"x"), b"x".to_vec())
-            .await,
+        store.add_plugin_version(t, "answer", &digest(b"x"), b"x".to_vec()).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.conversation(t, "c1").await.unwrap(), None);
@@ -544,14 +364,7 @@ async fn another_projects_data_is_invisible() {
     // And none of those attempts touched "mine".
     assert_eq!(store.list_intents("mine").await.unwrap().len(), 1);
     assert_eq!(store.secrets("mine").await.unwrap().len(), 1);
-    assert_eq!(
-        store
-            .plugin_versions("mine", "answer")
-            .await
-            .unwrap()
-            .active,
-        Some(1)
-    );
+    assert_eq!(store.plugin_versions("mine", "answer").await.unwrap().active, Some(1));
 }
 
 #[tokio::test]
@@ -562,57 +375,22 @@ async fn reopening_the_directory_finds_everything() {
         let store: SharedStore = Arc::new(SqliteStore::open(&data_dir).unwrap());
         populate(&store, "p").await;
         add_plugin(&store, "p", "answer", b"plugin two").await;
-        store
-            .activate_plugin_version("p", "answer", 1)
-            .await
-            .unwrap();
+        store.activate_plugin_version("p", "answer", 1).await.unwrap();
     }
     let store: SharedStore = Arc::new(SqliteStore::open(&data_dir).unwrap());
-    assert_eq!(
-        store.get_project("p").await.unwrap().unwrap().name,
-        "Project p"
-    );
-    assert_eq!(
-        store.project_key_hash("p").await.unwrap().as_deref(),
-        Some("hash-of-p")
-    );
-    assert_eq!(
-        store
-            .get_intent("p", "greet")
-            .await
-            .unwrap()
-            .unwrap()
-            .examples,
-        ["hello"]
-    );
-    assert_eq!(
-        store
-            .get_webhook("p", "answer")
-            .await
-            .unwrap()
-            .unwrap()
-            .spec,
-        SPEC
-    );
-    assert_eq!(
-        store.get_fallback("p").await.unwrap(),
-        Some(Fallback::Webhook("answer".into()))
-    );
+    assert_eq!(store.get_project("p").await.unwrap().unwrap().name, "Project p");
+    assert_eq!(store.project_key_hash("p").await.unwrap().as_deref(), Some("hash-of-p"));
+    assert_eq!(store.get_intent("p", "greet").await.unwrap().unwrap().examples, ["hello"]);
+    assert_eq!(store.get_webhook("p", "answer").await.unwrap().unwrap().spec, SPEC);
+    assert_eq!(store.get_fallback("p").await.unwrap(), Some(Fallback::Webhook("answer".into())));
     assert_eq!(store.secrets("p").await.unwrap()["key"], "s3cret");
-    assert_eq!(
-        store.conversation("p", "c1").await.unwrap().unwrap(),
-        [turn(1)]
-    );
+    assert_eq!(store.conversation("p", "c1").await.unwrap().unwrap(), [turn(1)]);
     let versions = store.plugin_versions("p", "answer").await.unwrap();
     assert_eq!((versions.active, versions.versions.len()), (Some(1), 2));
     let all = store.all_active_plugins().await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(
-        (
-            all[0].0.as_str(),
-            all[0].1.as_str(),
-            all[0].2.wasm.as_slice()
-        ),
+        (all[0].0.as_str(), all[0].1.as_str(), all[0].2.wasm.as_slice()),
         ("p", "answer", &b"plugin one"[..])
     );
 }
@@ -625,10 +403,7 @@ async fn concurrent_writes_and_reads_all_land() {
         .map(|n| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                store
-                    .put_intent("p", intent(&format!("i{n}"), "x"))
-                    .await
-                    .unwrap();
+                store.put_intent("p", intent(&format!("i{n}"), "x")).await.unwrap();
                 store.list_intents("p").await.unwrap().len()
             })
         })
@@ -670,8 +445,6 @@ async fn a_failed_or_panicking_write_changes_nothing() {
     };
     assert_eq!(pool.read(count).await.unwrap(), 0);
     // The writer survived the panic and still commits.
-    pool.write(move |tx| Ok(tx.execute(insert, [])?))
-        .await
-        .unwrap();
+    pool.write(move |tx| Ok(tx.execute(insert, [])?)).await.unwrap();
     assert_eq!(pool.read(count).await.unwrap(), 1);
 }

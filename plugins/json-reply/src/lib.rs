@@ -17,10 +17,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            field: "message".to_string(),
-            variable: "reply".to_string(),
-        }
+        Self { field: "message".to_string(), variable: "reply".to_string() }
     }
 }
 
@@ -42,9 +39,7 @@ pub fn lookup<'a>(body: &'a Value, path: &str) -> Result<&'a Value, PluginError>
             _ => None,
         };
         current = next.ok_or_else(|| {
-            PluginError::new(format!(
-                "field `{path}` not found in the response (no `{segment}`)"
-            ))
+            PluginError::new(format!("field `{path}` not found in the response (no `{segment}`)"))
         })?;
     }
     Ok(current)
@@ -55,9 +50,7 @@ pub fn lookup<'a>(body: &'a Value, path: &str) -> Result<&'a Value, PluginError>
 fn as_text(value: &Value, path: &str) -> Result<String, PluginError> {
     match value {
         Value::String(text) => Ok(text.clone()),
-        Value::Null => Err(PluginError::new(format!(
-            "field `{path}` is null in the response"
-        ))),
+        Value::Null => Err(PluginError::new(format!("field `{path}` is null in the response"))),
         other => Ok(other.to_string()),
     }
 }
@@ -79,10 +72,7 @@ mod tests {
     use guest_sdk::serde_json::json;
 
     fn run(body: &str, config: &str) -> Result<Variables, PluginError> {
-        JsonReply::extract(
-            &Response::new(200, body),
-            &Context::default().with_config(config),
-        )
+        JsonReply::extract(&Response::new(200, body), &Context::default().with_config(config))
     }
 
     #[test]
@@ -93,39 +83,16 @@ mod tests {
 
     #[test]
     fn dotted_paths_and_array_indexes() {
-        let body =
-            json!({"data": {"answer": "42"}, "choices": [{"text": "first"}, {"text": "second"}]});
-        let config = |field: &str| Config {
-            field: field.into(),
-            ..Config::default()
-        };
-        assert_eq!(
-            extract_field(&body, &config("data.answer"))
-                .unwrap()
-                .get("reply"),
-            Some("42")
-        );
-        assert_eq!(
-            extract_field(&body, &config("choices.1.text"))
-                .unwrap()
-                .get("reply"),
-            Some("second")
-        );
-        assert_eq!(
-            extract_field(&body, &config("$.data.answer"))
-                .unwrap()
-                .get("reply"),
-            Some("42")
-        );
+        let body = json!({"data": {"answer": "42"}, "choices": [{"text": "first"}, {"text": "second"}]});
+        let config = |field: &str| Config { field: field.into(), ..Config::default() };
+        assert_eq!(extract_field(&body, &config("data.answer")).unwrap().get("reply"), Some("42"));
+        assert_eq!(extract_field(&body, &config("choices.1.text")).unwrap().get("reply"), Some("second"));
+        assert_eq!(extract_field(&body, &config("$.data.answer")).unwrap().get("reply"), Some("42"));
     }
 
     #[test]
     fn non_strings_become_their_json_text() {
-        let vars = run(
-            r#"{"n": 3.5, "ok": true, "list": [1, "a"]}"#,
-            r#"{"field":"n"}"#,
-        )
-        .unwrap();
+        let vars = run(r#"{"n": 3.5, "ok": true, "list": [1, "a"]}"#, r#"{"field":"n"}"#).unwrap();
         assert_eq!(vars.get("reply"), Some("3.5"));
         let vars = run(r#"{"n": 3.5, "ok": true}"#, r#"{"field":"ok"}"#).unwrap();
         assert_eq!(vars.get("reply"), Some("true"));
@@ -135,11 +102,7 @@ mod tests {
 
     #[test]
     fn the_output_variable_is_configurable() {
-        let vars = run(
-            r#"{"answer":"yes"}"#,
-            r#"{"field":"answer","variable":"area"}"#,
-        )
-        .unwrap();
+        let vars = run(r#"{"answer":"yes"}"#, r#"{"field":"answer","variable":"area"}"#).unwrap();
         assert_eq!(vars.iter().collect::<Vec<_>>(), vec![("area", "yes")]);
     }
 
@@ -148,10 +111,7 @@ mod tests {
         let err = run(r#"{"data":{}}"#, r#"{"field":"data.answer"}"#).unwrap_err();
         assert!(err.message().contains("`data.answer`"), "{err}");
         let err = run(r#"{"choices":[]}"#, r#"{"field":"choices.0.text"}"#).unwrap_err();
-        assert!(
-            err.message().contains("`choices.0.text`") && err.message().contains("`0`"),
-            "{err}"
-        );
+        assert!(err.message().contains("`choices.0.text`") && err.message().contains("`0`"), "{err}");
         let err = run(r#"{"message":null}"#, "{}").unwrap_err();
         assert!(err.message().contains("`message` is null"), "{err}");
     }
@@ -165,9 +125,6 @@ mod tests {
     #[test]
     fn a_bad_config_says_so() {
         let err = run(r#"{"message":"x"}"#, r#"{"feild":"x"}"#).unwrap_err();
-        assert!(
-            err.message().contains("plugin_config") && err.message().contains("feild"),
-            "{err}"
-        );
+        assert!(err.message().contains("plugin_config") && err.message().contains("feild"), "{err}");
     }
 }

@@ -32,15 +32,10 @@ struct Message {
 /// The answer text, or why there is none.
 pub fn answer(completion: &Completion) -> Result<String, PluginError> {
     if let Some(error) = &completion.error {
-        return Err(PluginError::new(format!(
-            "upstream error: {}",
-            upstream_message(error)
-        )));
+        return Err(PluginError::new(format!("upstream error: {}", upstream_message(error))));
     }
-    let choice = completion
-        .choices
-        .first()
-        .ok_or_else(|| PluginError::new("the completion has no choices"))?;
+    let choice =
+        completion.choices.first().ok_or_else(|| PluginError::new("the completion has no choices"))?;
     let content = choice
         .message
         .as_ref()
@@ -48,9 +43,7 @@ pub fn answer(completion: &Completion) -> Result<String, PluginError> {
         .ok_or_else(|| PluginError::new("the first choice has no message content"))?
         .trim();
     if content.is_empty() {
-        return Err(PluginError::new(
-            "the first choice's message content is empty",
-        ));
+        return Err(PluginError::new("the first choice's message content is empty"));
     }
     Ok(content.to_string())
 }
@@ -97,8 +90,7 @@ mod tests {
 
     #[test]
     fn an_upstream_error_carries_its_message() {
-        let body =
-            r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit"}}"#;
+        let body = r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit"}}"#;
         let err = run(429, body).unwrap_err();
         assert_eq!(err.message(), "upstream error: Rate limit reached");
         let err = run(500, r#"{"error":"model not loaded"}"#).unwrap_err();
@@ -107,37 +99,16 @@ mod tests {
 
     #[test]
     fn no_choices_or_no_content_say_so() {
-        assert!(
-            run(200, r#"{"choices":[]}"#)
-                .unwrap_err()
-                .message()
-                .contains("no choices")
-        );
-        assert!(
-            run(200, r#"{}"#)
-                .unwrap_err()
-                .message()
-                .contains("no choices")
-        );
-        let tool_call =
-            r#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[]}}]}"#;
-        assert!(
-            run(200, tool_call)
-                .unwrap_err()
-                .message()
-                .contains("no message content")
-        );
+        assert!(run(200, r#"{"choices":[]}"#).unwrap_err().message().contains("no choices"));
+        assert!(run(200, r#"{}"#).unwrap_err().message().contains("no choices"));
+        let tool_call = r#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[]}}]}"#;
+        assert!(run(200, tool_call).unwrap_err().message().contains("no message content"));
         let blank = r#"{"choices":[{"message":{"content":"  \n"}}]}"#;
         assert!(run(200, blank).unwrap_err().message().contains("empty"));
     }
 
     #[test]
     fn a_non_json_body_says_so() {
-        assert!(
-            run(502, "Bad Gateway")
-                .unwrap_err()
-                .message()
-                .contains("not JSON")
-        );
+        assert!(run(502, "Bad Gateway").unwrap_err().message().contains("not JSON"));
     }
 }

@@ -26,10 +26,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            text_field: "message".to_string(),
-            options_field: "options".to_string(),
-        }
+        Self { text_field: "message".to_string(), options_field: "options".to_string() }
     }
 }
 
@@ -46,16 +43,10 @@ pub fn read_body(body: &Value, config: &Config) -> Result<(String, Vec<Button>),
     let text = match body.get(&config.text_field) {
         Some(Value::String(text)) => text.clone(),
         Some(_) => {
-            return Err(PluginError::new(format!(
-                "field `{}` is not a string",
-                config.text_field
-            )));
+            return Err(PluginError::new(format!("field `{}` is not a string", config.text_field)));
         }
         None => {
-            return Err(PluginError::new(format!(
-                "field `{}` not found in the response",
-                config.text_field
-            )));
+            return Err(PluginError::new(format!("field `{}` not found in the response", config.text_field)));
         }
     };
     let buttons = match body.get(&config.options_field) {
@@ -66,10 +57,7 @@ pub fn read_body(body: &Value, config: &Config) -> Result<(String, Vec<Button>),
             .map(|(index, item)| button(item, &config.options_field, index))
             .collect::<Result<_, _>>()?,
         Some(_) => {
-            return Err(PluginError::new(format!(
-                "field `{}` is not an array",
-                config.options_field
-            )));
+            return Err(PluginError::new(format!("field `{}` is not an array", config.options_field)));
         }
     };
     Ok((text, buttons))
@@ -81,14 +69,15 @@ fn button(item: &Value, field: &str, index: usize) -> Result<Button, PluginError
     match item {
         Value::String(label) => Ok(Button::new(label.as_str(), label.as_str())),
         Value::Object(map) => {
-            let label = map.get("label").and_then(Value::as_str).ok_or_else(|| {
-                PluginError::new(format!("`{field}.{index}` has no string `label`"))
-            })?;
+            let label = map
+                .get("label")
+                .and_then(Value::as_str)
+                .ok_or_else(|| PluginError::new(format!("`{field}.{index}` has no string `label`")))?;
             let payload = match map.get("payload") {
                 None => label,
-                Some(payload) => payload.as_str().ok_or_else(|| {
-                    PluginError::new(format!("`{field}.{index}.payload` is not a string"))
-                })?,
+                Some(payload) => payload
+                    .as_str()
+                    .ok_or_else(|| PluginError::new(format!("`{field}.{index}.payload` is not a string")))?,
             };
             Ok(Button::new(label, payload))
         }
@@ -100,16 +89,9 @@ fn button(item: &Value, field: &str, index: usize) -> Result<Button, PluginError
 
 /// The variables `extract` returns for a text and its buttons.
 pub fn to_variables(text: &str, buttons: &[Button]) -> Result<Variables, PluginError> {
-    let options: Vec<ButtonJson> = buttons
-        .iter()
-        .map(|b| ButtonJson {
-            label: b.label.clone(),
-            payload: b.payload.clone(),
-        })
-        .collect();
-    Ok(Variables::new()
-        .with(TEXT_VARIABLE, text)
-        .with(OPTIONS_VARIABLE, serde_json::to_string(&options)?))
+    let options: Vec<ButtonJson> =
+        buttons.iter().map(|b| ButtonJson { label: b.label.clone(), payload: b.payload.clone() }).collect();
+    Ok(Variables::new().with(TEXT_VARIABLE, text).with(OPTIONS_VARIABLE, serde_json::to_string(&options)?))
 }
 
 /// The one reply `format` answers; without `reply`, it defers to the success template.
@@ -119,17 +101,11 @@ pub fn to_reply(variables: &Variables) -> Result<Option<Reply>, PluginError> {
     };
     let options: Vec<ButtonJson> = match variables.get(OPTIONS_VARIABLE) {
         Some(json) => serde_json::from_str(json).map_err(|err| {
-            PluginError::new(format!(
-                "variable `{OPTIONS_VARIABLE}` is not a list of buttons: {err}"
-            ))
+            PluginError::new(format!("variable `{OPTIONS_VARIABLE}` is not a list of buttons: {err}"))
         })?,
         None => Vec::new(),
     };
-    Ok(Some(
-        options.into_iter().fold(Reply::text(text), |reply, o| {
-            reply.button(o.label, o.payload)
-        }),
-    ))
+    Ok(Some(options.into_iter().fold(Reply::text(text), |reply, o| reply.button(o.label, o.payload))))
 }
 
 pub struct QuickReplies;
@@ -172,46 +148,31 @@ mod tests {
     #[test]
     fn extract_sets_reply_for_the_template() {
         let ctx = Context::default();
-        let vars = QuickReplies::extract(
-            &Response::new(200, r#"{"message":"Hi","options":["A"]}"#),
-            &ctx,
-        )
-        .unwrap();
+        let vars =
+            QuickReplies::extract(&Response::new(200, r#"{"message":"Hi","options":["A"]}"#), &ctx).unwrap();
         assert_eq!(vars.get("reply"), Some("Hi"));
-        assert_eq!(
-            vars.get("options"),
-            Some(r#"[{"label":"A","payload":"A"}]"#)
-        );
+        assert_eq!(vars.get("options"), Some(r#"[{"label":"A","payload":"A"}]"#));
     }
 
     #[test]
     fn fields_are_configurable() {
         let body = r#"{"text":"Pick","choices":["x","y"]}"#;
-        let replies = round_trip(body, r#"{"text_field":"text","options_field":"choices"}"#)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            replies,
-            vec![Reply::text("Pick").button("x", "x").button("y", "y")]
-        );
+        let replies =
+            round_trip(body, r#"{"text_field":"text","options_field":"choices"}"#).unwrap().unwrap();
+        assert_eq!(replies, vec![Reply::text("Pick").button("x", "x").button("y", "y")]);
     }
 
     #[test]
     fn no_options_means_a_plain_reply() {
         assert_eq!(
-            round_trip(r#"{"message":"Just text"}"#, "{}")
-                .unwrap()
-                .unwrap(),
+            round_trip(r#"{"message":"Just text"}"#, "{}").unwrap().unwrap(),
             vec![Reply::text("Just text")]
         );
     }
 
     #[test]
     fn without_reply_format_defers_to_the_template() {
-        assert_eq!(
-            QuickReplies::format(&Variables::new(), &Context::default()).unwrap(),
-            None
-        );
+        assert_eq!(QuickReplies::format(&Variables::new(), &Context::default()).unwrap(), None);
     }
 
     #[test]

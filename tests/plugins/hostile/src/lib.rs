@@ -25,10 +25,7 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            mode: "ok".to_string(),
-            format_mode: "ok".to_string(),
-        }
+        Self { mode: "ok".to_string(), format_mode: "ok".to_string() }
     }
 }
 
@@ -73,14 +70,8 @@ fn behave(mode: &str) -> Result<Outcome, PluginError> {
         }
         "recursion" => Variables::new().with("depth", recurse(0).to_string()),
         "read-file" => Variables::new()
-            .with(
-                "file",
-                report(std::fs::read_to_string("/etc/passwd").map(|text| text.len())),
-            )
-            .with(
-                "dir",
-                report(std::fs::read_dir(".").map(|entries| entries.count())),
-            ),
+            .with("file", report(std::fs::read_to_string("/etc/passwd").map(|text| text.len())))
+            .with("dir", report(std::fs::read_dir(".").map(|entries| entries.count()))),
         "read-env" => Variables::new()
             .with("env_count", std::env::vars().count().to_string())
             .with("home", report(std::env::var("HOME")))
@@ -141,9 +132,7 @@ impl Plugin for Hostile {
         let config: Config = ctx.config()?;
         match behave(&config.mode)? {
             Outcome::Variables(vars) => Ok(vars),
-            Outcome::Replies(_) => Err(PluginError::new(
-                "hostile: `reply-buttons` is a format_mode",
-            )),
+            Outcome::Replies(_) => Err(PluginError::new("hostile: `reply-buttons` is a format_mode")),
         }
     }
 
@@ -156,11 +145,9 @@ impl Plugin for Hostile {
         }
         match behave(&config.format_mode)? {
             Outcome::Replies(replies) => Ok(Some(replies)),
-            Outcome::Variables(vars) => Ok(Some(
-                vars.iter()
-                    .map(|(name, value)| Reply::text(format!("{name}={value}")))
-                    .collect(),
-            )),
+            Outcome::Variables(vars) => {
+                Ok(Some(vars.iter().map(|(name, value)| Reply::text(format!("{name}={value}"))).collect()))
+            }
         }
     }
 }
@@ -187,45 +174,22 @@ mod tests {
     fn bounded_modes_return_what_the_host_tests_expect() {
         assert_eq!(extract("ok").unwrap().get("reply"), Some("ok from hostile"));
         assert_eq!(
-            Hostile::extract(&Response::new(200, ""), &Context::default())
-                .unwrap()
-                .get("reply"),
+            Hostile::extract(&Response::new(200, ""), &Context::default()).unwrap().get("reply"),
             Some("ok from hostile")
         );
-        assert_eq!(
-            extract("plugin-error").unwrap_err().message(),
-            "hostile refuses"
-        );
-        assert!(
-            extract("nope")
-                .unwrap_err()
-                .message()
-                .contains("unknown mode `nope`")
-        );
-        assert_eq!(
-            extract("huge-output").unwrap().get("reply").map(str::len),
-            Some(8 * MIB)
-        );
+        assert_eq!(extract("plugin-error").unwrap_err().message(), "hostile refuses");
+        assert!(extract("nope").unwrap_err().message().contains("unknown mode `nope`"));
+        assert_eq!(extract("huge-output").unwrap().get("reply").map(str::len), Some(8 * MIB));
         assert_eq!(extract("many-variables").unwrap().len(), 100_000);
         let vars = extract("read-env").unwrap();
-        assert!(
-            vars.get("home").is_some()
-                && vars.get("env_count").is_some()
-                && vars.get("args").is_some()
-        );
+        assert!(vars.get("home").is_some() && vars.get("env_count").is_some() && vars.get("args").is_some());
     }
 
     #[test]
     fn format_modes() {
         assert_eq!(format("ok").unwrap(), None);
-        assert_eq!(
-            format("reply-buttons").unwrap(),
-            Some(vec![Reply::text("pick").button("A", "a")])
-        );
-        assert_eq!(
-            format("plugin-error").unwrap_err().message(),
-            "hostile refuses"
-        );
+        assert_eq!(format("reply-buttons").unwrap(), Some(vec![Reply::text("pick").button("A", "a")]));
+        assert_eq!(format("plugin-error").unwrap_err().message(), "hostile refuses");
         assert!(extract("reply-buttons").is_err());
     }
 }
