@@ -50,7 +50,7 @@ impl Upstream {
     /// - `/status/{code}`: that status with a JSON body;
     /// - `/slow`: answers after 10 s;
     /// - `/invalid`: a body that is not JSON;
-    /// - `/missing`: JSON without `message`;
+    /// - `/missing`: JSON without `message`; `/empty`: a blank `message`;
     /// - `/llm`: an OpenAI-style chat completion; `/llm-error`: its error object;
     /// - `/options`: a text with quick-reply options.
     pub async fn start() -> Self {
@@ -119,6 +119,7 @@ async fn handle(
         }
         ["invalid"] => (StatusCode::OK, "this is not json {").into_response(),
         ["missing"] => json_response(StatusCode::OK, json!({ "other": "no message here" })),
+        ["empty"] => json_response(StatusCode::OK, json!({ "message": "  " })),
         ["llm"] => json_response(
             StatusCode::OK,
             json!({

@@ -158,6 +158,7 @@ async fn upstream_faults_answer_the_failure_text_and_the_console_says_why() {
         (format!("http://{refused}/chat"), "connect"),
         (upstream.url("/invalid"), "unreadable_body"),
         (upstream.url("/missing"), "missing_variable"),
+        (upstream.url("/empty"), "empty_reply"),
     ];
     for (index, (url, expected)) in cases.iter().enumerate() {
         let project = format!("fault{index}");
