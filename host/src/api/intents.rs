@@ -34,12 +34,7 @@ pub async fn put(
     let saved = NewIntent { id: intent.clone(), examples: body.examples, responses: body.responses };
     state.store.put_intent(&access.project, saved).await?;
     state.pipeline.forget_intents(&access.project);
-    let stored = state
-        .store
-        .get_intent(&access.project, &intent)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("intent {intent}")))?;
-    Ok(Json(serde_json::to_value(stored).map_err(ApiError::internal)?))
+    stored(&state, &access.project, &intent).await
 }
 
 pub async fn list(access: ProjectAccess, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -53,9 +48,13 @@ pub async fn get(
     Path((_, intent)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("intent", &intent)?;
+    stored(&state, &access.project, &intent).await
+}
+
+async fn stored(state: &AppState, project: &str, intent: &str) -> Result<Json<Value>, ApiError> {
     let stored = state
         .store
-        .get_intent(&access.project, &intent)
+        .get_intent(project, intent)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("intent {intent}")))?;
     Ok(Json(serde_json::to_value(stored).map_err(ApiError::internal)?))

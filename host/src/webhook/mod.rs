@@ -94,21 +94,11 @@ mod tests {
 
     #[test]
     fn one_fallback_from_definition_to_reply() {
-        let spec: WebhookSpec = serde_json::from_value(serde_json::json!({
-            "method": "GET",
-            "url": "http://localhost:8081/chat?input={latest_message}&chatId={send_id}",
-            "headers": {"Authorization": "Bearer {secret.upstream_key}"},
-            "body": null,
-            "timeout_ms": 5000,
-            "retries": 0,
-            "response": {
-                "extract": {"reply": "$.message", "mood": "$.meta.mood"},
-                "success": "{reply}",
-                "failure": "Sorry, I can't answer \"{latest_message}\" right now."
-            },
-            "plugin_config": {"tone": "warm"}
-        }))
-        .unwrap();
+        let mut value = spec::design_example();
+        value["response"]["extract"]["mood"] = serde_json::json!("$.meta.mood");
+        value["response"]["failure"] = serde_json::json!("Sorry, I can't answer \"{latest_message}\" right now.");
+        value["plugin_config"] = serde_json::json!({"tone": "warm"});
+        let spec: WebhookSpec = serde_json::from_value(value).unwrap();
         let webhook = CompiledWebhook::compile(&spec, &ValidationLimits::default()).unwrap();
         assert!(webhook.has_extract());
         assert_eq!(webhook.plugin_config(), r#"{"tone":"warm"}"#);

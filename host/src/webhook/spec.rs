@@ -96,6 +96,25 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
 
+/// DESIGN.md's example webhook: the fixture the webhook tests start from.
+#[cfg(test)]
+pub(crate) fn design_example() -> serde_json::Value {
+    serde_json::json!({
+        "method": "GET",
+        "url": "http://localhost:8081/chat?input={latest_message}&chatId={send_id}",
+        "headers": {"Authorization": "Bearer {secret.upstream_key}"},
+        "body": null,
+        "timeout_ms": 5000,
+        "retries": 0,
+        "response": {
+            "extract": {"reply": "$.message"},
+            "success": "{reply}",
+            "failure": "Sorry, I can't answer that right now."
+        },
+        "plugin_config": {}
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -104,20 +123,7 @@ mod tests {
 
     #[test]
     fn the_design_example_round_trips_unchanged() {
-        let example = json!({
-            "method": "GET",
-            "url": "http://localhost:8081/chat?input={latest_message}&chatId={send_id}",
-            "headers": {"Authorization": "Bearer {secret.upstream_key}"},
-            "body": null,
-            "timeout_ms": 5000,
-            "retries": 0,
-            "response": {
-                "extract": {"reply": "$.message"},
-                "success": "{reply}",
-                "failure": "Sorry, I can't answer that right now."
-            },
-            "plugin_config": {}
-        });
+        let example = design_example();
         let spec: WebhookSpec = serde_json::from_value(example.clone()).unwrap();
         assert_eq!(serde_json::to_value(&spec).unwrap(), example);
     }

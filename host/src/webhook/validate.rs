@@ -420,20 +420,7 @@ mod tests {
 
     /// The design's example, with `patch` merged over it at the top level and in `response`.
     fn example(patch: Value) -> WebhookSpec {
-        let mut base = json!({
-            "method": "GET",
-            "url": "http://localhost:8081/chat?input={latest_message}&chatId={send_id}",
-            "headers": {"Authorization": "Bearer {secret.upstream_key}"},
-            "body": null,
-            "timeout_ms": 5000,
-            "retries": 0,
-            "response": {
-                "extract": {"reply": "$.message"},
-                "success": "{reply}",
-                "failure": "Sorry, I can't answer that right now."
-            },
-            "plugin_config": {}
-        });
+        let mut base = crate::webhook::spec::design_example();
         for (k, v) in patch.as_object().unwrap() {
             if k == "response" {
                 for (rk, rv) in v.as_object().unwrap() {
