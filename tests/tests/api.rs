@@ -172,6 +172,8 @@ async fn keys_grant_their_project_and_nothing_else() {
     // The operator's token works on any project.
     let (status, _) = host.call("GET", "/v1/projects/beta/intents", Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _) = host.call("GET", "/v1/projects/gamma/intents", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not a project");
     // Creating an existing project is a conflict.
     let (status, body) = host
         .call("POST", "/v1/projects", Some(ADMIN_TOKEN), Some(json!({"id": "alpha", "name": "again"})))

@@ -50,6 +50,10 @@ impl FromRequestParts<AppState> for ProjectAccess {
 
         if verify_token(&token, &state.admin.hash) {
             ensure_id("project", &project)?;
+            // The operator may act on any project, but only on one that exists.
+            if state.store.get_project(&project).await?.is_none() {
+                return Err(ApiError::NotFound(format!("project {project}")));
+            }
             return Ok(ProjectAccess { project });
         }
         let key_project = key_project(&token).ok_or(ApiError::Unauthorized)?;
