@@ -174,7 +174,11 @@ impl Pipeline {
                     .map_err(|error| fail("reply", "missing_variable", error.to_string()))?;
                 // An empty bubble is no answer: the user gets the failure text instead.
                 if text.trim().is_empty() {
-                    return Err(fail("reply", "empty_reply", "the success template rendered to blank text".into()));
+                    return Err(fail(
+                        "reply",
+                        "empty_reply",
+                        "the success template rendered to blank text".into(),
+                    ));
                 }
                 vec![Reply::text(text)]
             }

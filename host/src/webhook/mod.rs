@@ -96,7 +96,8 @@ mod tests {
     fn one_fallback_from_definition_to_reply() {
         let mut value = spec::design_example();
         value["response"]["extract"]["mood"] = serde_json::json!("$.meta.mood");
-        value["response"]["failure"] = serde_json::json!("Sorry, I can't answer \"{latest_message}\" right now.");
+        value["response"]["failure"] =
+            serde_json::json!("Sorry, I can't answer \"{latest_message}\" right now.");
         value["plugin_config"] = serde_json::json!({"tone": "warm"});
         let spec: WebhookSpec = serde_json::from_value(value).unwrap();
         let webhook = CompiledWebhook::compile(&spec, &ValidationLimits::default()).unwrap();
