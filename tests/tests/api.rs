@@ -216,7 +216,8 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Semantically invalid webhooks: 422 naming the field.
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "response.success",
             Box::new(|spec: &mut Value| spec["response"]["success"] = json!("It is {area}")),

@@ -99,10 +99,10 @@ impl Pipeline {
             stored.iter().map(|intent| (intent.id.clone(), intent.examples.clone())).collect();
         let responses = stored.into_iter().map(|intent| (intent.id, intent.responses)).collect();
         let built = Arc::new(Intents { index: IntentIndex::build(&examples), responses });
-        if self.cache.generation() == generation {
-            if let Ok(mut map) = self.cache.intents.lock() {
-                map.insert(project.to_string(), built.clone());
-            }
+        if self.cache.generation() == generation
+            && let Ok(mut map) = self.cache.intents.lock()
+        {
+            map.insert(project.to_string(), built.clone());
         }
         Ok(built)
     }
@@ -139,10 +139,10 @@ impl Pipeline {
             None => None,
         };
         let prepared = Arc::new(Prepared { compiled, plugin });
-        if self.cache.generation() == generation {
-            if let Ok(mut map) = self.cache.webhooks.lock() {
-                map.insert(key, prepared.clone());
-            }
+        if self.cache.generation() == generation
+            && let Ok(mut map) = self.cache.webhooks.lock()
+        {
+            map.insert(key, prepared.clone());
         }
         Ok(prepared)
     }
