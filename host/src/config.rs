@@ -18,6 +18,10 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// `FALLBACK_ALLOW_NETWORKS`: CIDRs or host names outbound calls may reach despite the policy.
     pub allow_networks: Vec<String>,
+    /// `FALLBACK_EXTRA_CA_FILE`: a PEM file of root certificates that webhooks over https trust
+    /// on top of the public (Mozilla) roots, for upstreams behind a private CA. Read at start; an
+    /// unreadable file or one without a valid certificate stops the start.
+    pub extra_ca_file: Option<PathBuf>,
     pub limits: Limits,
 }
 
@@ -28,6 +32,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             admin_token: None,
             allow_networks: Vec::new(),
+            extra_ca_file: None,
             limits: Limits::default(),
         }
     }
@@ -107,6 +112,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub admin_token: Option<String>,
     pub allow_networks: Option<Vec<String>>,
+    pub extra_ca_file: Option<PathBuf>,
     pub plugin_upload_bytes: Option<usize>,
     pub plugin_memory_bytes: Option<usize>,
     pub plugin_call_timeout_ms: Option<u64>,
@@ -170,6 +176,7 @@ impl FileConfig {
         from_env!(
             listen => "FALLBACK_LISTEN",
             data_dir => "FALLBACK_DATA_DIR",
+            extra_ca_file => "FALLBACK_EXTRA_CA_FILE",
             plugin_upload_bytes => "FALLBACK_PLUGIN_UPLOAD_BYTES",
             plugin_memory_bytes => "FALLBACK_PLUGIN_MEMORY_BYTES",
             plugin_call_timeout_ms => "FALLBACK_PLUGIN_CALL_TIMEOUT_MS",
@@ -218,6 +225,7 @@ impl FileConfig {
             data_dir: self.data_dir.unwrap_or(defaults.data_dir),
             admin_token: self.admin_token,
             allow_networks: self.allow_networks.unwrap_or_default(),
+            extra_ca_file: self.extra_ca_file,
             limits,
         })
     }
@@ -287,6 +295,23 @@ mod tests {
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.limits.upstream_body_bytes, 4096);
         assert_eq!(config.allow_networks, vec!["127.0.0.0/8", "::1/128"]);
+    }
+
+    #[test]
+    fn extra_ca_file_comes_from_the_file_or_the_environment() {
+        assert_eq!(Config::load(None, |_| None).expect("defaults load").extra_ca_file, None);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("host.toml");
+        std::fs::write(&path, "extra_ca_file = \"/etc/fallback/file-ca.pem\"\n").expect("write");
+        let from_file = Config::load(Some(&path), |_| None).expect("loads");
+        assert_eq!(from_file.extra_ca_file, Some(PathBuf::from("/etc/fallback/file-ca.pem")));
+
+        let from_env = Config::load(Some(&path), |name| {
+            (name == "FALLBACK_EXTRA_CA_FILE").then(|| "/etc/fallback/env-ca.pem".to_string())
+        })
+        .expect("loads");
+        assert_eq!(from_env.extra_ca_file, Some(PathBuf::from("/etc/fallback/env-ca.pem")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the command line binds the configured address.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,9 @@ use crate::api::metrics::Metrics;
 use crate::api::{self, AppState};
 use crate::auth::{AuthError, load_or_create_admin_token};
 use crate::config::Config;
-use crate::outbound::{ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError};
+use crate::outbound::{
+    CaFileError, ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError, load_ca_file,
+};
 use crate::pipeline::Pipeline;
 use crate::plugin::{CallLimits, PluginError, PluginRuntime, RuntimeOptions};
 use crate::store::{SqliteStore, StoreError};
@@ -29,6 +32,12 @@ pub enum ServerError {
     Plugin(#[from] PluginError),
     #[error("invalid FALLBACK_ALLOW_NETWORKS")]
     Policy(#[from] PolicyError),
+    #[error("cannot load the extra CA file {} (extra_ca_file)", .path.display())]
+    ExtraCaFile {
+        path: PathBuf,
+        #[source]
+        cause: CaFileError,
+    },
     #[error("cannot build the outbound HTTP client")]
     Outbound(#[from] OutboundError),
     #[error("server I/O failed")]
@@ -43,6 +52,13 @@ pub struct Host {
 
 impl Host {
     pub async fn build(config: Config) -> Result<Self, ServerError> {
+        // First, so a bad file stops the start before anything is written to the data dir.
+        let extra_roots = match &config.extra_ca_file {
+            Some(path) => {
+                load_ca_file(path).map_err(|cause| ServerError::ExtraCaFile { path: path.clone(), cause })?
+            }
+            None => Vec::new(),
+        };
         let store = Arc::new(SqliteStore::open(&config.data_dir)?);
         let (admin, generated_admin_token) =
             load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
@@ -57,6 +73,7 @@ impl Host {
                 max_body_bytes: config.limits.upstream_body_bytes,
                 connect_timeout: Duration::from_secs(5).min(config.limits.upstream_timeout_max),
                 user_agent: concat!("fallback-host/", env!("CARGO_PKG_VERSION")).to_string(),
+                extra_roots,
             },
         )?;
         let pipeline = Pipeline::new(

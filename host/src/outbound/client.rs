@@ -20,6 +20,7 @@ use super::error::OutboundError;
 use super::policy::NetworkPolicy;
 use super::resolver::PolicyResolver;
 use super::retry::{backoff, is_idempotent, is_retryable_status};
+use super::roots::client_config;
 use super::{ClientOptions, OutboundRequest};
 use crate::model::UpstreamResponse;
 
@@ -59,8 +60,9 @@ impl OutboundClient {
         http.set_connect_timeout(Some(options.connect_timeout));
         http.set_nodelay(true);
         let https = HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|cause| OutboundError::TlsSetup { cause })?
+            .with_tls_config(
+                client_config(&options.extra_roots).map_err(|cause| OutboundError::TlsSetup { cause })?,
+            )
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

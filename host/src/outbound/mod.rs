@@ -8,6 +8,7 @@ mod error;
 mod policy;
 mod resolver;
 mod retry;
+mod roots;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use client::OutboundClient;
 pub use error::OutboundError;
 pub use policy::{NetworkPolicy, PolicyError, is_forbidden};
+pub use roots::{CaFileError, load_ca_file};
 
 /// Client-wide settings, fixed when the client is built (from `config::Limits`).
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
     pub connect_timeout: Duration,
     pub user_agent: String,
+    /// Roots trusted for https on top of Mozilla's: the operator's private CA (`extra_ca_file`,
+    /// read with [`load_ca_file`]).
+    pub extra_roots: Vec<rustls::pki_types::TrustAnchor<'static>>,
 }
 
 /// One webhook call, already templated.

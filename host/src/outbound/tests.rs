@@ -98,6 +98,7 @@ fn client(allow: &[&str], max_body_bytes: usize) -> OutboundClient {
             max_body_bytes,
             connect_timeout: Duration::from_secs(2),
             user_agent: AGENT.to_owned(),
+            extra_roots: Vec::new(),
         },
     )
     .unwrap()
