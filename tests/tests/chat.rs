@@ -366,3 +366,46 @@ async fn fifty_concurrent_conversations_keep_their_histories_apart() {
         assert_eq!(messages, expected, "user {user}");
     }
 }
+
+#[tokio::test]
+async fn a_webhook_lowers_its_own_limits() {
+    let upstream = Upstream::start().await;
+    let host = TestHost::start().await;
+    let key = seed_project(&host, "tight", &upstream.url("/chat")).await;
+    let cases = [
+        (json!({"mode": "grow"}), json!({"plugin_memory_bytes": 4 * 1024 * 1024}), "plugin_memory_limit"),
+        (
+            json!({"mode": "loop"}),
+            json!({"plugin_timeout_ms": 5, "plugin_fuel": 1_000_000_000_000u64 / 1000}),
+            "plugin_",
+        ),
+        (json!({"mode": "ok"}), json!({"plugin_output_bytes": 4}), "plugin_output_too_large"),
+        (json!({"mode": "ok"}), json!({"response_body_bytes": 8}), "body_too_large"),
+    ];
+    host.upload_plugin("tight", &key, "answers", wasm::read(wasm::HOSTILE)).await;
+    for (config, limits, expected) in cases {
+        let mut spec = seed_spec(&upstream.url("/chat"));
+        spec["plugin_config"] = config;
+        spec["limits"] = limits.clone();
+        put_webhook(&host, "tight", &key, "answers", spec).await;
+        let answer = host.chat("tight", &key, "s", "squeeze").await;
+        assert_eq!(answer["outcome"], "failure", "{limits}: {answer}");
+        let trace = console(&host, "tight", &key, "answers", "squeeze").await;
+        let code = trace["error"]["code"].as_str().unwrap_or("");
+        assert!(code.starts_with(expected), "{limits}: expected {expected}, got {}", trace["error"]);
+    }
+    let (status, body) = host
+        .call(
+            "PUT",
+            "/v1/projects/tight/webhooks/answers",
+            Some(&key),
+            Some({
+                let mut spec = seed_spec(&upstream.url("/chat"));
+                spec["limits"] = json!({"plugin_timeout_ms": 60_000});
+                spec
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a webhook cannot raise a limit: {body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("limits.plugin_timeout_ms"));
+}

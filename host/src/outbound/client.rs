@@ -142,7 +142,8 @@ impl OutboundClient {
                         (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
                     })
                     .collect();
-                let body = read_capped(response.into_body(), self.max_body_bytes).await?;
+                let cap = req.max_body_bytes.map_or(self.max_body_bytes, |cap| cap.min(self.max_body_bytes));
+                let body = read_capped(response.into_body(), cap).await?;
                 return Ok(UpstreamResponse { status, headers, body });
             }
             match &outcome {

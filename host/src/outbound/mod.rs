@@ -43,6 +43,8 @@ pub struct OutboundRequest {
     pub body: Option<(String, bytes::Bytes)>,
     /// Total deadline: every attempt, backoff wait and the body read included.
     pub timeout: Duration,
+    /// A lower body cap than the client's for this call (a webhook's own limit); never raises it.
+    pub max_body_bytes: Option<usize>,
     /// Extra attempts for idempotent methods on connect errors, 5xx and 429.
     pub retries: u32,
 }

@@ -116,6 +116,7 @@ fn request(method: Method, url: String) -> OutboundRequest {
         body: None,
         timeout: Duration::from_secs(5),
         retries: 0,
+        max_body_bytes: None,
     }
 }
 

@@ -1,12 +1,14 @@
 //! One webhook execution: render the request, send it, map the response, run the plugin, build
 //! the replies. Every failure becomes the webhook's failure text plus a trace that says why.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::config::Limits;
 
 use crate::model::{PluginContext, Reply, UpstreamResponse, Variables};
 use crate::outbound::OutboundRequest;
 use crate::plugin::{CallLimits, PluginCall};
-use crate::webhook::{Builtins, RequestVars};
+use crate::webhook::{Builtins, RequestVars, WebhookLimits};
 
 use super::cache::Prepared;
 use super::trace::{
@@ -108,6 +110,7 @@ impl Pipeline {
                 body: built.body.clone().map(|body| (content_type(&built.headers), body)),
                 timeout,
                 retries: built.retries,
+                max_body_bytes: prepared.compiled.limits().response_body_bytes.map(saturating_usize),
             })
             .await;
         trace.timings_ms.upstream = millis(step);
@@ -150,7 +153,7 @@ impl Pipeline {
                 },
                 variables: variables.clone(),
             };
-            let limits = CallLimits::from_config(&self.limits);
+            let limits = call_limits(&self.limits, prepared.compiled.limits());
             let run = self.runtime.run(&plugin.loaded, plugin_call, &limits).await;
             trace.timings_ms.plugin = millis(step);
             trace.plugin = Some(PluginTrace {
@@ -200,6 +203,31 @@ fn upstream_trace(response: &UpstreamResponse) -> UpstreamTrace {
         body: String::from_utf8_lossy(shown).into_owned(),
         body_truncated: response.body.len() > TRACE_BODY_BYTES,
     }
+}
+
+/// The operator's plugin limits, lowered where the webhook asks (validation kept them at most
+/// the operator's; `min` keeps that true even if the operator lowered a limit since).
+fn call_limits(operator: &Limits, webhook: &WebhookLimits) -> CallLimits {
+    let mut limits = CallLimits::from_config(operator);
+    if let Some(ms) = webhook.plugin_timeout_ms {
+        limits.timeout = limits.timeout.min(Duration::from_millis(ms));
+    }
+    if let Some(fuel) = webhook.plugin_fuel {
+        limits.fuel = limits.fuel.min(fuel);
+    }
+    let lower = |current: &mut usize, wanted: Option<u64>| {
+        if let Some(wanted) = wanted {
+            *current = (*current).min(saturating_usize(wanted));
+        }
+    };
+    lower(&mut limits.memory_bytes, webhook.plugin_memory_bytes);
+    lower(&mut limits.output_bytes, webhook.plugin_output_bytes);
+    lower(&mut limits.log_bytes, webhook.plugin_log_bytes);
+    limits
+}
+
+fn saturating_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 fn content_type(headers: &[(http::HeaderName, http::HeaderValue)]) -> String {

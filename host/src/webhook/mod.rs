@@ -18,7 +18,7 @@ use http::header::HeaderName;
 pub use builtins::{BUILTIN_NAMES, Builtins};
 pub use mapping::{CompiledExtract, ExtractError, ExtractOutcome};
 pub use request::{BuildError, BuiltRequest, RedactedRequest, RequestVars};
-pub use spec::{BodySpec, DEFAULT_FAILURE, DEFAULT_SUCCESS, ResponseSpec, WebhookSpec};
+pub use spec::{BodySpec, DEFAULT_FAILURE, DEFAULT_SUCCESS, ResponseSpec, WebhookLimits, WebhookSpec};
 pub use template::{Encoding, RenderError, Template, TemplateError};
 pub use validate::{FieldError, MAX_RETRIES, METHODS, ValidationLimits, validate};
 
@@ -39,6 +39,7 @@ pub struct CompiledWebhook {
     success: Template,
     failure: Template,
     plugin_config: String,
+    limits: WebhookLimits,
 }
 
 impl CompiledWebhook {
@@ -73,6 +74,11 @@ impl CompiledWebhook {
 
     pub fn retries(&self) -> u32 {
         self.retries
+    }
+
+    /// This webhook's own ceilings, already checked against the operator's.
+    pub fn limits(&self) -> &WebhookLimits {
+        &self.limits
     }
 
     /// `plugin_config` as JSON text, as `PluginContext` carries it.

@@ -37,6 +37,40 @@ pub struct WebhookSpec {
     /// Handed to the webhook's plugin as JSON text; an object.
     #[serde(default = "empty_object")]
     pub plugin_config: serde_json::Value,
+    /// Tighter ceilings than the operator's for this webhook alone.
+    #[serde(default, skip_serializing_if = "WebhookLimits::is_empty")]
+    pub limits: WebhookLimits,
+}
+
+/// A webhook may lower the operator's limits, never raise them: a bot builder who knows their
+/// plugin needs 5 ms and 2 MiB can make a runaway fail fast. An absent key keeps the operator's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookLimits {
+    /// Wall time per plugin hook call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_timeout_ms: Option<u64>,
+    /// Fuel per plugin hook call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_fuel: Option<u64>,
+    /// Linear memory of the plugin instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_memory_bytes: Option<u64>,
+    /// Variables or replies a plugin hook may return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_output_bytes: Option<u64>,
+    /// Log lines a plugin call may write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_log_bytes: Option<u64>,
+    /// Upstream response body read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body_bytes: Option<u64>,
+}
+
+impl WebhookLimits {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// `{"type": "json"|"text"|"form", "content": …}`. `type` stays a string so an unknown type is a

@@ -15,7 +15,7 @@ use super::CompiledWebhook;
 use super::builtins::{BUILTIN_NAMES, is_builtin};
 use super::mapping::CompiledExtract;
 use super::request::{CompiledBody, JsonTemplate};
-use super::spec::{BodySpec, WebhookSpec};
+use super::spec::{BodySpec, WebhookLimits, WebhookSpec};
 use super::template::{Encoding, Template, is_forbidden_in_header, is_identifier, secret_name};
 use crate::config::Limits;
 
@@ -42,12 +42,14 @@ const FORBIDDEN_HEADERS: [&str; 11] = [
 ];
 
 /// The operator's ceilings that bound a webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationLimits {
     /// Used when the webhook gives no `timeout_ms`.
     pub timeout_default: Duration,
     pub timeout_max: Duration,
     pub retries_max: u32,
+    /// The operator's ceilings that `limits` may only lower.
+    pub operator: Limits,
 }
 
 impl From<&Limits> for ValidationLimits {
@@ -56,6 +58,7 @@ impl From<&Limits> for ValidationLimits {
             timeout_default: limits.upstream_timeout_default,
             timeout_max: limits.upstream_timeout_max,
             retries_max: MAX_RETRIES,
+            operator: limits.clone(),
         }
     }
 }
@@ -99,6 +102,7 @@ pub(crate) fn compile(
     let success = c.template(&spec.response.success, "response.success", Scope::Success(&provided));
     let failure = c.template(&spec.response.failure, "response.failure", Scope::Failure);
     c.check(spec.plugin_config.is_object(), "plugin_config", || "must be a JSON object".to_owned());
+    c.limits(&spec.limits, &limits.operator);
 
     match (method, url, headers, body, timeout, extract, success, failure) {
         (
@@ -121,6 +125,7 @@ pub(crate) fn compile(
             success,
             failure,
             plugin_config: spec.plugin_config.to_string(),
+            limits: spec.limits.clone(),
         }),
         _ => Err(c.errors),
     }
@@ -143,6 +148,29 @@ struct Checker {
 }
 
 impl Checker {
+    /// Each given limit must be at least 1 and at most the operator's.
+    fn limits(&mut self, limits: &WebhookLimits, operator: &Limits) {
+        let ms = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let bytes = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
+        let checks = [
+            ("limits.plugin_timeout_ms", limits.plugin_timeout_ms, ms(operator.plugin_call_timeout)),
+            ("limits.plugin_fuel", limits.plugin_fuel, operator.plugin_fuel),
+            ("limits.plugin_memory_bytes", limits.plugin_memory_bytes, bytes(operator.plugin_memory_bytes)),
+            ("limits.plugin_output_bytes", limits.plugin_output_bytes, bytes(operator.plugin_output_bytes)),
+            ("limits.plugin_log_bytes", limits.plugin_log_bytes, bytes(operator.plugin_log_bytes)),
+            ("limits.response_body_bytes", limits.response_body_bytes, bytes(operator.upstream_body_bytes)),
+        ];
+        for (field, value, max) in checks {
+            if let Some(value) = value {
+                self.check((1..=max).contains(&value), field, || {
+                    format!(
+                        "must be between 1 and {max}: a webhook may lower the operator's limit, not raise it"
+                    )
+                });
+            }
+        }
+    }
+
     fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError { field: field.to_owned(), message: message.into() });
     }
@@ -446,6 +474,27 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_may_lower_limits_but_never_raise_them() {
+        let lowered = json!({"limits": {"plugin_timeout_ms": 20, "plugin_memory_bytes": 4_194_304, "response_body_bytes": 1024}});
+        let compiled = CompiledWebhook::compile(&example(lowered), &ValidationLimits::default()).unwrap();
+        assert_eq!(compiled.limits().plugin_timeout_ms, Some(20));
+        assert_one(
+            json!({"limits": {"plugin_timeout_ms": 101}}),
+            "limits.plugin_timeout_ms",
+            "between 1 and 100",
+        );
+        assert_one(json!({"limits": {"plugin_fuel": 0}}), "limits.plugin_fuel", "between 1 and");
+        assert_one(
+            json!({"limits": {"response_body_bytes": 2 * 1024 * 1024}}),
+            "limits.response_body_bytes",
+            "not raise it",
+        );
+        let unknown: Result<WebhookSpec, _> =
+            serde_json::from_value(json!({"url": "https://a.example/", "limits": {"cpu": 1}}));
+        assert!(unknown.is_err(), "unknown limit keys are refused");
+    }
+
+    #[test]
     fn the_design_example_is_valid() {
         assert_eq!(validate(&example(json!({})), &ValidationLimits::default()), Ok(()));
         let minimal =
@@ -462,6 +511,7 @@ mod tests {
             timeout_default: Duration::from_secs(2),
             timeout_max: Duration::from_secs(10),
             retries_max: 2,
+            operator: Limits::default(),
         };
         let no_timeout = spec(json!({"url": "http://a.example/", "response": {"success": "ok"}}));
         assert_eq!(CompiledWebhook::compile(&no_timeout, &limits).unwrap().timeout(), Duration::from_secs(2));
