@@ -144,6 +144,19 @@ async fn an_intent_match_calls_no_webhook() {
     let answer = host.chat("intents", &key, "s", "tell me about quantum physics").await;
     assert_eq!(answer["fallback"], true);
     assert_eq!(upstream.count(), 1);
+
+    // The project's threshold decides: demanding near-exact matches sends the paraphrase to the webhook.
+    let (status, body) =
+        host.call("PATCH", "/v1/projects/intents", Some(&key), Some(json!({"match_threshold": 0.99}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["match_threshold"], 0.99);
+    let answer = host.chat("intents", &key, "s", "when are you open on sundays").await;
+    assert_eq!(answer["fallback"], true, "{answer}");
+    let answer = host.chat("intents", &key, "s", "When are you open").await;
+    assert_eq!(answer["intent"], "hours", "an exact example still matches");
+    let (status, _) =
+        host.call("PATCH", "/v1/projects/intents", Some(&key), Some(json!({"match_threshold": 1.5}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]

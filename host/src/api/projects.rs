@@ -35,12 +35,7 @@ pub async fn create(
         return Err(ApiError::unprocessable("invalid_name", "name: 1 to 200 characters"));
     }
     let threshold = body.match_threshold.unwrap_or(DEFAULT_THRESHOLD);
-    if !(threshold > 0.0 && threshold <= 1.0) {
-        return Err(ApiError::unprocessable(
-            "invalid_match_threshold",
-            "match_threshold: a number in (0, 1]",
-        ));
-    }
+    check_threshold(threshold)?;
     let api_key = new_project_key(&body.id);
     let project = state
         .store
@@ -74,6 +69,33 @@ pub async fn get(access: ProjectAccess, State(state): State<AppState>) -> Result
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("project {}", access.project)))?;
     Ok(Json(serde_json::to_value(project).map_err(ApiError::internal)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    match_threshold: f64,
+}
+
+/// Tunes how close a message must be to an intent's examples before it skips the fallback.
+pub async fn update(
+    access: ProjectAccess,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<UpdateProject>,
+) -> Result<Json<Value>, ApiError> {
+    check_threshold(body.match_threshold)?;
+    if !state.store.set_match_threshold(&access.project, body.match_threshold).await? {
+        return Err(ApiError::NotFound(format!("project {}", access.project)));
+    }
+    get(access, State(state)).await
+}
+
+fn check_threshold(threshold: f64) -> Result<(), ApiError> {
+    if threshold > 0.0 && threshold <= 1.0 {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable("invalid_match_threshold", "match_threshold: a number in (0, 1]"))
+    }
 }
 
 pub async fn delete(
