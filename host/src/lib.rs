@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod intent;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod pipeline;

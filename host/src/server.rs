@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::api::metrics::Metrics;
 use crate::api::{self, AppState};
 use crate::auth::{AuthError, load_or_create_admin_token};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::outbound::{
     CaFileError, ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError, load_ca_file,
 };
@@ -76,19 +76,21 @@ impl Host {
                 extra_roots,
             },
         )?;
+        let metrics = Arc::new(Metrics::default());
         let pipeline = Pipeline::new(
             store.clone(),
             runtime,
             outbound,
             config.limits.clone(),
             config.limits.conversation_max_turns,
+            metrics.clone(),
         );
         let state = AppState {
             config: Arc::new(config),
             store,
             admin: Arc::new(admin),
             pipeline: Arc::new(pipeline),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
         };
         Ok(Self { state, generated_admin_token })
     }

@@ -188,6 +188,16 @@ async fn upstream_faults_answer_the_failure_text_and_the_console_says_why() {
         assert!(trace["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(trace["request"]["url"].is_string(), "{trace}");
     }
+    let metrics = host.client.get(host.url("/metrics")).send().await.expect("metrics");
+    let text = metrics.text().await.expect("text");
+    for line in [
+        "fallback_webhook_failures_total{stage=\"upstream\",code=\"upstream_status\"} 2",
+        "fallback_webhook_failures_total{stage=\"upstream\",code=\"timeout\"} 1",
+        "fallback_webhook_failures_total{stage=\"reply\",code=\"missing_variable\"} 1",
+        "fallback_chats_total{outcome=\"failure\"} 7",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
 }
 
 #[tokio::test]

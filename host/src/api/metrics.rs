@@ -1,85 +1,10 @@
-//! Prometheus counters for `/metrics`: requests by status class, chats by outcome, webhook calls
-//! and plugin runs. Plain atomics: the set is small and fixed, so a registry would add nothing.
-
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+//! `/healthz` and `/metrics`: liveness and the Prometheus text, open to anyone.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use super::state::AppState;
-
-#[derive(Debug, Default)]
-pub struct Metrics {
-    responses: [AtomicU64; 5],
-    chats_matched: AtomicU64,
-    chats_success: AtomicU64,
-    chats_failure: AtomicU64,
-    webhook_success: AtomicU64,
-    webhook_failure: AtomicU64,
-    webhook_micros: AtomicU64,
-    plugin_uploads: AtomicU64,
-}
-
-impl Metrics {
-    pub fn record_response(&self, status: u16) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.responses[class].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn record_chat(&self, outcome: &str) {
-        let counter = match outcome {
-            "matched" => &self.chats_matched,
-            "success" => &self.chats_success,
-            _ => &self.chats_failure,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn record_webhook(&self, success: bool, micros: u64) {
-        let counter = if success { &self.webhook_success } else { &self.webhook_failure };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.webhook_micros.fetch_add(micros, Ordering::Relaxed);
-    }
-
-    pub fn record_plugin_upload(&self) {
-        self.plugin_uploads.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        out.push_str("# HELP fallback_http_responses_total HTTP responses by status class.\n");
-        out.push_str("# TYPE fallback_http_responses_total counter\n");
-        for (index, counter) in self.responses.iter().enumerate() {
-            let _ =
-                writeln!(out, "fallback_http_responses_total{{class=\"{}xx\"}} {}", index + 1, load(counter));
-        }
-        out.push_str("# HELP fallback_chats_total Chat messages by outcome.\n");
-        out.push_str("# TYPE fallback_chats_total counter\n");
-        for (outcome, counter) in [
-            ("matched", &self.chats_matched),
-            ("success", &self.chats_success),
-            ("failure", &self.chats_failure),
-        ] {
-            let _ = writeln!(out, "fallback_chats_total{{outcome=\"{outcome}\"}} {}", load(counter));
-        }
-        out.push_str("# HELP fallback_webhook_calls_total Webhook executions by result.\n");
-        out.push_str("# TYPE fallback_webhook_calls_total counter\n");
-        for (result, counter) in [("success", &self.webhook_success), ("failure", &self.webhook_failure)] {
-            let _ = writeln!(out, "fallback_webhook_calls_total{{result=\"{result}\"}} {}", load(counter));
-        }
-        out.push_str("# HELP fallback_webhook_seconds_total Time spent in webhook executions.\n");
-        out.push_str("# TYPE fallback_webhook_seconds_total counter\n");
-        let _ =
-            writeln!(out, "fallback_webhook_seconds_total {:.6}", load(&self.webhook_micros) as f64 / 1e6);
-        out.push_str("# HELP fallback_plugin_uploads_total Plugin versions accepted.\n");
-        out.push_str("# TYPE fallback_plugin_uploads_total counter\n");
-        let _ = writeln!(out, "fallback_plugin_uploads_total {}", load(&self.plugin_uploads));
-        out
-    }
-}
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())

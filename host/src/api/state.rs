@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::store::SharedStore;
 
-use super::metrics::Metrics;
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -7,7 +7,10 @@ mod trace;
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use crate::config::Limits;
+use crate::metrics::Metrics;
 use crate::model::Reply;
 use crate::outbound::OutboundClient;
 use crate::plugin::{PluginError, PluginRuntime};
@@ -60,6 +63,7 @@ pub struct Pipeline {
     outbound: OutboundClient,
     limits: Limits,
     max_turns: usize,
+    metrics: Arc<Metrics>,
     cache: cache::Cache,
 }
 
@@ -70,8 +74,9 @@ impl Pipeline {
         outbound: OutboundClient,
         limits: Limits,
         max_turns: usize,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, runtime, outbound, limits, max_turns, cache: cache::Cache::default() }
+        Self { store, runtime, outbound, limits, max_turns, metrics, cache: cache::Cache::default() }
     }
 
     pub fn runtime(&self) -> &PluginRuntime {
@@ -125,8 +130,11 @@ impl Pipeline {
         let (replies, outcome) = match self.store.get_fallback(project).await? {
             Some(Fallback::Text(text)) => (vec![Reply::text(text)], Outcome::Success),
             Some(Fallback::Webhook(webhook)) => {
+                let started = std::time::Instant::now();
                 let trace = self.execute(project, &webhook, message, send_id).await?;
-                (trace.replies.clone(), trace.outcome)
+                let failure = trace.error.as_ref().map(|error| (error.stage, error.code.as_str()));
+                self.metrics.record_webhook(started.elapsed(), failure);
+                (trace.replies, trace.outcome)
             }
             None => (vec![Reply::text(NO_FALLBACK_TEXT)], Outcome::Failure),
         };
