@@ -127,7 +127,14 @@ async fn shutdown_drains_in_flight_requests() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stop only once the chat is surely in flight: its webhook call has reached the upstream.
+    for _ in 0..200 {
+        if upstream.count() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(upstream.count(), 1, "the chat reached its webhook");
     let addr = host.addr;
     host.stop().await;
 
