@@ -77,14 +77,8 @@ impl Host {
             },
         )?;
         let metrics = Arc::new(Metrics::default());
-        let pipeline = Pipeline::new(
-            store.clone(),
-            runtime,
-            outbound,
-            config.limits.clone(),
-            config.limits.conversation_max_turns,
-            metrics.clone(),
-        );
+        let pipeline =
+            Pipeline::new(store.clone(), runtime, outbound, config.limits.clone(), metrics.clone());
         let state = AppState {
             config: Arc::new(config),
             store,

@@ -62,7 +62,6 @@ pub struct Pipeline {
     runtime: PluginRuntime,
     outbound: OutboundClient,
     limits: Limits,
-    max_turns: usize,
     metrics: Arc<Metrics>,
     cache: cache::Cache,
 }
@@ -73,10 +72,9 @@ impl Pipeline {
         runtime: PluginRuntime,
         outbound: OutboundClient,
         limits: Limits,
-        max_turns: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, runtime, outbound, limits, max_turns, metrics, cache: cache::Cache::default() }
+        Self { store, runtime, outbound, limits, metrics, cache: cache::Cache::default() }
     }
 
     pub fn runtime(&self) -> &PluginRuntime {
@@ -117,7 +115,7 @@ impl Pipeline {
             fallback: answer.fallback,
             outcome: answer.outcome.as_str().to_string(),
         };
-        self.store.append_turn(project, send_id, turn, self.max_turns).await?;
+        self.store.append_turn(project, send_id, turn, self.limits.conversation_max_turns).await?;
         Ok(answer)
     }
 
