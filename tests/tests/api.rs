@@ -174,6 +174,19 @@ async fn keys_grant_their_project_and_nothing_else() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = host.call("GET", "/v1/projects/gamma/intents", Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "not a project");
+    // The operator rotates a key: the old one opens nothing, the new one works.
+    let (status, _) = host.call("POST", "/v1/projects/alpha/key", Some(&alpha), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a project cannot rotate its own key");
+    let (status, body) = host.call("POST", "/v1/projects/alpha/key", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rotated = body["api_key"].as_str().expect("new key").to_string();
+    assert_ne!(rotated, alpha);
+    let (status, _) = host.call("GET", "/v1/projects/alpha/intents", Some(&alpha), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = host.call("GET", "/v1/projects/alpha/intents", Some(&rotated), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = host.call("POST", "/v1/projects/nobody/key", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // Creating an existing project is a conflict.
     let (status, body) = host
         .call("POST", "/v1/projects", Some(ADMIN_TOKEN), Some(json!({"id": "alpha", "name": "again"})))

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/projects", post(projects::create).get(projects::list))
         .route("/v1/projects/{project}", get(projects::get).patch(projects::update).delete(projects::delete))
+        .route("/v1/projects/{project}/key", post(projects::rotate_key))
         .route("/v1/projects/{project}/intents", get(intents::list))
         .route(
             "/v1/projects/{project}/intents/{intent}",

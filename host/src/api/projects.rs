@@ -98,6 +98,22 @@ fn check_threshold(threshold: f64) -> Result<(), ApiError> {
     }
 }
 
+/// Issues a new key for the project; the old one stops working at once. Operator only, so a
+/// leaked key cannot lock its owner out by rotating it.
+pub async fn rotate_key(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    ensure_id("project", &project)?;
+    let api_key = new_project_key(&project);
+    if !state.store.set_project_key_hash(&project, &hash_token(&api_key)).await? {
+        return Err(ApiError::NotFound(format!("project {project}")));
+    }
+    tracing::info!(project, "project key rotated");
+    Ok(Json(json!({ "id": project, "api_key": api_key })))
+}
+
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

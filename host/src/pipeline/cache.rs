@@ -89,6 +89,30 @@ impl Cache {
 }
 
 impl Pipeline {
+    /// The webhook's active plugin, loaded. The bytes (megabytes for a JavaScript or Python
+    /// component) are read from the store only when this process has not loaded that digest yet.
+    async fn active_plugin(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<ActivePlugin>, PipelineError> {
+        let Some(active) = self.store.active_plugin_version(project, webhook).await? else {
+            return Ok(None);
+        };
+        if let Some(loaded) = self.runtime.loaded(&active.sha256) {
+            return Ok(Some(ActivePlugin { version: active.version, loaded }));
+        }
+        let Some(stored) = self.store.active_plugin(project, webhook).await? else {
+            return Ok(None);
+        };
+        let runtime = self.runtime.clone();
+        let wasm = stored.wasm;
+        let loaded = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+            .await?
+            .map_err(|cause| PipelineError::PluginLoad { webhook: webhook.to_string(), cause })?;
+        Ok(Some(ActivePlugin { version: stored.version, loaded }))
+    }
+
     pub(super) async fn intent_index(&self, project: &str) -> Result<Arc<Intents>, PipelineError> {
         if let Some(found) = self.cache.intents.lock().ok().and_then(|map| map.get(project).cloned()) {
             return Ok(found);
@@ -127,17 +151,7 @@ impl Pipeline {
         let limits = ValidationLimits::from(&self.limits);
         let compiled = CompiledWebhook::compile(&spec, &limits)
             .map_err(|errors| PipelineError::InvalidWebhook { webhook: webhook.to_string(), errors })?;
-        let plugin = match self.store.active_plugin(project, webhook).await? {
-            Some(active) => {
-                let runtime = self.runtime.clone();
-                let wasm = active.wasm;
-                let loaded = tokio::task::spawn_blocking(move || runtime.load(&wasm))
-                    .await?
-                    .map_err(|cause| PipelineError::PluginLoad { webhook: webhook.to_string(), cause })?;
-                Some(ActivePlugin { version: active.version, loaded })
-            }
-            None => None,
-        };
+        let plugin = self.active_plugin(project, webhook).await?;
         let prepared = Arc::new(Prepared { compiled, plugin });
         if self.cache.generation() == generation
             && let Ok(mut map) = self.cache.webhooks.lock()

@@ -121,6 +121,11 @@ impl PluginCache {
         Ok(self.lock().entry(sha256).or_insert(plugin).clone())
     }
 
+    /// A plugin already loaded in this process, found by its digest without its bytes.
+    pub fn get(&self, sha256: &[u8; 32]) -> Option<Arc<LoadedPlugin>> {
+        self.lock().get(sha256).cloned()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<LoadedPlugin>>> {
         self.loaded.lock().unwrap_or_else(PoisonError::into_inner)
     }

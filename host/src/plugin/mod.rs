@@ -100,6 +100,14 @@ impl PluginRuntime {
         self.inner.cache.load(&self.inner.engine, &self.inner.linker, wasm)
     }
 
+    /// The plugin with this hex sha256 if it is loaded already, so callers holding only the
+    /// digest (a store row) can skip reading the bytes.
+    pub fn loaded(&self, sha256_hex: &str) -> Option<Arc<LoadedPlugin>> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(sha256_hex, &mut digest).ok()?;
+        self.inner.cache.get(&digest)
+    }
+
     /// Runs `extract` then `format` in one fresh instance. `limits` are clamped to the
     /// runtime's maximums. The guest yields to the async runtime at every epoch tick, so a
     /// busy guest shares a worker thread rather than holding it.

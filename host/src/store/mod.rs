@@ -47,6 +47,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError>;
     /// `false` if there is no such project.
     async fn set_match_threshold(&self, id: &str, threshold: f64) -> Result<bool, StoreError>;
+    /// Replaces the project's key hash (key rotation); the old key stops working at once.
+    /// `false` if there is no such project.
+    async fn set_project_key_hash(&self, id: &str, key_hash: &str) -> Result<bool, StoreError>;
 
     // --- intents ---
 

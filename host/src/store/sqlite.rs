@@ -222,6 +222,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_project_key_hash(&self, id: &str, key_hash: &str) -> Result<bool, StoreError> {
+        let (id, key_hash) = (id.to_owned(), key_hash.to_owned());
+        self.pool
+            .write(move |tx| {
+                let updated =
+                    tx.execute("UPDATE projects SET key_hash = ?2 WHERE id = ?1", params![id, key_hash])?;
+                Ok(updated > 0)
+            })
+            .await
+    }
+
     async fn put_intent(&self, project: &str, intent: NewIntent) -> Result<bool, StoreError> {
         let project = project.to_owned();
         self.pool
