@@ -10,7 +10,6 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::api::new_project_key;
 use crate::auth::hash_token;
@@ -116,8 +115,8 @@ async fn seed(host: &Host, answers: SocketAddr) -> anyhow::Result<String> {
         .validate_webhook(&spec)
         .map_err(|errors| anyhow::anyhow!("demo webhook invalid: {errors:?}"))?;
     store.put_webhook(PROJECT, WEBHOOK, &serde_json::to_string(&spec)?).await?;
-    state.pipeline.validate_plugin(bytes::Bytes::from_static(JSON_REPLY_WASM)).await?;
-    let sha256 = hex::encode(Sha256::digest(JSON_REPLY_WASM));
+    let loaded = state.pipeline.validate_plugin(bytes::Bytes::from_static(JSON_REPLY_WASM)).await?;
+    let sha256 = loaded.sha256_hex();
     store.add_plugin_version(PROJECT, WEBHOOK, &sha256, JSON_REPLY_WASM.to_vec()).await?;
     store.set_fallback(PROJECT, Fallback::Webhook(WEBHOOK.into())).await?;
     Ok(key)

@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::auth::{ProjectAccess, ensure_id};
 use super::body::{JsonBody, WasmBody};
@@ -22,8 +21,8 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     ensure_id("webhook", &webhook)?;
     require_webhook(&state, &access.project, &webhook).await?;
-    state.pipeline.validate_plugin(wasm.clone()).await.map_err(upload_error)?;
-    let sha256 = hex::encode(Sha256::digest(&wasm));
+    let loaded = state.pipeline.validate_plugin(wasm.clone()).await.map_err(upload_error)?;
+    let sha256 = loaded.sha256_hex();
     let version = state.store.add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec()).await?;
     state.pipeline.forget_webhook(&access.project, &webhook);
     state.metrics.record_plugin_upload();

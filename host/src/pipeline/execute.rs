@@ -1,6 +1,7 @@
 //! One webhook execution: render the request, send it, map the response, run the plugin, build
 //! the replies. Every failure becomes the webhook's failure text plus a trace that says why.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::config::Limits;
@@ -38,10 +39,10 @@ impl Pipeline {
         webhook: &str,
         latest_message: &str,
         send_id: &str,
+        secrets: &BTreeMap<String, String>,
     ) -> Result<WebhookTrace, PipelineError> {
         let started = Instant::now();
         let prepared = self.prepared(project, webhook).await?;
-        let secrets = self.store.secrets(project).await?;
         let call = Call { project, webhook, latest_message, send_id };
         let mut trace = WebhookTrace {
             webhook: webhook.to_string(),
@@ -56,7 +57,7 @@ impl Pipeline {
             timings_ms: Timings::default(),
         };
 
-        let result = self.run_steps(&call, &prepared, &secrets, &mut trace).await;
+        let result = self.run_steps(&call, &prepared, secrets, &mut trace).await;
         match result {
             Ok(replies) => {
                 trace.replies = replies;
@@ -86,7 +87,7 @@ impl Pipeline {
         &self,
         call: &Call<'_>,
         prepared: &Prepared,
-        secrets: &std::collections::BTreeMap<String, String>,
+        secrets: &BTreeMap<String, String>,
         trace: &mut WebhookTrace,
     ) -> Result<Vec<Reply>, TraceError> {
         let step = Instant::now();

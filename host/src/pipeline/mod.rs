@@ -13,7 +13,7 @@ use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::model::Reply;
 use crate::outbound::OutboundClient;
-use crate::plugin::{PluginError, PluginRuntime};
+use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::store::{Fallback, SharedStore, StoreError, Turn};
 use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
@@ -129,7 +129,8 @@ impl Pipeline {
             Some(Fallback::Text(text)) => (vec![Reply::text(text)], Outcome::Success),
             Some(Fallback::Webhook(webhook)) => {
                 let started = std::time::Instant::now();
-                let trace = self.execute(project, &webhook, message, send_id).await?;
+                let secrets = self.store.secrets(project).await?;
+                let trace = self.execute(project, &webhook, message, send_id, &secrets).await?;
                 let failure = trace.error.as_ref().map(|error| (error.stage, error.code.as_str()));
                 self.metrics.record_webhook(started.elapsed(), failure);
                 (trace.replies, trace.outcome)
@@ -149,7 +150,7 @@ impl Pipeline {
         send_id: &str,
     ) -> Result<WebhookTrace, PipelineError> {
         let secrets = self.store.secrets(project).await?;
-        let mut trace = self.execute(project, webhook, latest_message, send_id).await?;
+        let mut trace = self.execute(project, webhook, latest_message, send_id, &secrets).await?;
         trace.scrub(&secrets);
         Ok(trace)
     }
@@ -160,10 +161,11 @@ impl Pipeline {
     }
 
     /// Validates and compiles an upload (warming the runtime's cache), off the async threads.
-    pub async fn validate_plugin(&self, wasm: bytes::Bytes) -> Result<(), PluginError> {
+    /// The loaded plugin carries the digest the store keys the upload by.
+    pub async fn validate_plugin(&self, wasm: bytes::Bytes) -> Result<Arc<LoadedPlugin>, PluginError> {
         let runtime = self.runtime.clone();
         match tokio::task::spawn_blocking(move || runtime.load(&wasm)).await {
-            Ok(result) => result.map(|_| ()),
+            Ok(result) => result,
             Err(_) => Err(PluginError::Busy),
         }
     }
