@@ -75,7 +75,7 @@ pub async fn delete(
 
 /// Reads a stored webhook back; stored JSON was validated on the way in, so a parse failure here
 /// is corruption, not bad input.
-pub async fn load(state: &AppState, project: &str, webhook: &str) -> Result<WebhookSpec, ApiError> {
+async fn load(state: &AppState, project: &str, webhook: &str) -> Result<WebhookSpec, ApiError> {
     let record = state
         .store
         .get_webhook(project, webhook)

@@ -77,10 +77,6 @@ impl Pipeline {
         Self { store, runtime, outbound, limits, metrics, cache: cache::Cache::default() }
     }
 
-    pub fn runtime(&self) -> &PluginRuntime {
-        &self.runtime
-    }
-
     /// Answers one user message and records the turn in the conversation.
     pub async fn chat(
         &self,
