@@ -61,6 +61,19 @@ pub struct Limits {
     pub conversation_max_turns: usize,
     /// Plugin instances alive at once across all tenants; more wait their turn.
     pub plugin_max_concurrent: u32,
+    // Concurrency and rates (issue 7, fairness): each project bounded so one cannot take the
+    // others' share. Past a bound the chat answers the webhook's failure text at once (`busy`).
+    /// Webhook executions in flight for one project.
+    pub webhook_max_in_flight_per_project: usize,
+    /// Webhook executions in flight across all projects.
+    pub webhook_max_in_flight: usize,
+    /// Plugin instances one project may run at once, out of `plugin_max_concurrent`: what a
+    /// looping tenant can burn is its share, not the whole pool.
+    pub plugin_slots_per_project: u32,
+    /// Chat and test-console requests per second per project (token bucket); 0 turns it off.
+    pub chat_rate_per_second: u32,
+    /// Requests a project may save up; 0 means one second's worth of the rate.
+    pub chat_rate_burst: u32,
 }
 
 impl Default for Limits {
@@ -78,6 +91,11 @@ impl Default for Limits {
             request_body_bytes: MIB,
             conversation_max_turns: 100,
             plugin_max_concurrent: 64,
+            webhook_max_in_flight_per_project: 64,
+            webhook_max_in_flight: 1024,
+            plugin_slots_per_project: 8,
+            chat_rate_per_second: 0,
+            chat_rate_burst: 0,
         }
     }
 }
@@ -125,6 +143,12 @@ pub struct FileConfig {
     pub upstream_body_bytes: Option<usize>,
     pub request_body_bytes: Option<usize>,
     pub conversation_max_turns: Option<usize>,
+    // Concurrency and rates (issue 7, fairness).
+    pub webhook_max_in_flight_per_project: Option<usize>,
+    pub webhook_max_in_flight: Option<usize>,
+    pub plugin_slots_per_project: Option<u32>,
+    pub chat_rate_per_second: Option<u32>,
+    pub chat_rate_burst: Option<u32>,
 }
 
 impl Config {
@@ -189,6 +213,12 @@ impl FileConfig {
             upstream_body_bytes => "FALLBACK_UPSTREAM_BODY_BYTES",
             request_body_bytes => "FALLBACK_REQUEST_BODY_BYTES",
             conversation_max_turns => "FALLBACK_CONVERSATION_MAX_TURNS",
+            // Concurrency and rates (issue 7, fairness).
+            webhook_max_in_flight_per_project => "FALLBACK_WEBHOOK_MAX_IN_FLIGHT_PER_PROJECT",
+            webhook_max_in_flight => "FALLBACK_WEBHOOK_MAX_IN_FLIGHT",
+            plugin_slots_per_project => "FALLBACK_PLUGIN_SLOTS_PER_PROJECT",
+            chat_rate_per_second => "FALLBACK_CHAT_RATE_PER_SECOND",
+            chat_rate_burst => "FALLBACK_CHAT_RATE_BURST",
         );
         if let Some(token) = env("FALLBACK_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()) {
             self.admin_token = Some(token.trim().to_string());
@@ -218,6 +248,14 @@ impl FileConfig {
             request_body_bytes: self.request_body_bytes.unwrap_or(d.request_body_bytes),
             conversation_max_turns: self.conversation_max_turns.unwrap_or(d.conversation_max_turns),
             plugin_max_concurrent: self.plugin_max_concurrent.unwrap_or(d.plugin_max_concurrent),
+            // Concurrency and rates (issue 7, fairness).
+            webhook_max_in_flight_per_project: self
+                .webhook_max_in_flight_per_project
+                .unwrap_or(d.webhook_max_in_flight_per_project),
+            webhook_max_in_flight: self.webhook_max_in_flight.unwrap_or(d.webhook_max_in_flight),
+            plugin_slots_per_project: self.plugin_slots_per_project.unwrap_or(d.plugin_slots_per_project),
+            chat_rate_per_second: self.chat_rate_per_second.unwrap_or(d.chat_rate_per_second),
+            chat_rate_burst: self.chat_rate_burst.unwrap_or(d.chat_rate_burst),
         };
         limits.check()?;
         Ok(Config {
@@ -243,6 +281,10 @@ impl Limits {
             ("request_body_bytes", self.request_body_bytes),
             ("conversation_max_turns", self.conversation_max_turns),
             ("plugin_max_concurrent", self.plugin_max_concurrent as usize),
+            // Concurrency (issue 7, fairness): a zero bound would refuse every chat.
+            ("webhook_max_in_flight_per_project", self.webhook_max_in_flight_per_project),
+            ("webhook_max_in_flight", self.webhook_max_in_flight),
+            ("plugin_slots_per_project", self.plugin_slots_per_project as usize),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -279,6 +321,26 @@ mod tests {
         assert_eq!(config.limits.plugin_memory_bytes, 64 * MIB);
         assert_eq!(config.limits.plugin_call_timeout, Duration::from_millis(100));
         assert_eq!(config.limits.upstream_timeout_max, Duration::from_secs(30));
+        assert_eq!(config.limits.webhook_max_in_flight_per_project, 64);
+        assert_eq!(config.limits.webhook_max_in_flight, 1024);
+        assert_eq!(config.limits.chat_rate_per_second, 0, "the rate limit is off by default");
+    }
+
+    #[test]
+    fn concurrency_bounds_come_from_the_environment_and_refuse_zero() {
+        let config = Config::load(None, |name| match name {
+            "FALLBACK_PLUGIN_SLOTS_PER_PROJECT" => Some("2".into()),
+            "FALLBACK_CHAT_RATE_PER_SECOND" => Some("5".into()),
+            _ => None,
+        })
+        .expect("loads");
+        assert_eq!(config.limits.plugin_slots_per_project, 2);
+        assert_eq!(config.limits.chat_rate_per_second, 5);
+        let error = Config::load(None, |name| {
+            (name == "FALLBACK_WEBHOOK_MAX_IN_FLIGHT_PER_PROJECT").then(|| "0".to_string())
+        })
+        .expect_err("refused");
+        assert!(error.to_string().contains("webhook_max_in_flight_per_project"), "{error}");
     }
 
     #[test]

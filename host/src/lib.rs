@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_cmd;
+pub mod quota;
 pub mod server;
 pub mod store;
 pub mod webhook;

@@ -18,7 +18,11 @@ pub struct Metrics {
     webhook_failure: AtomicU64,
     webhook_micros: AtomicU64,
     plugin_uploads: AtomicU64,
-    /// Webhook failures by stage and stable error code: a small, closed set of labels.
+    /// Chat and test-console requests refused by the per-project rate.
+    rate_limited: AtomicU64,
+    /// Webhook failures by stage (`pipeline::Stage::as_str`) and stable error code: a small,
+    /// closed set of labels. `busy` under stage `admission` or `plugin` counts executions
+    /// refused past a concurrency bound.
     webhook_failures: Mutex<BTreeMap<(&'static str, String), u64>>,
 }
 
@@ -48,6 +52,10 @@ impl Metrics {
         {
             *failures.entry((stage, code.to_string())).or_default() += 1;
         }
+    }
+
+    pub fn record_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_plugin_upload(&self) {
@@ -94,6 +102,9 @@ impl Metrics {
         out.push_str("# HELP fallback_plugin_uploads_total Plugin versions accepted.\n");
         out.push_str("# TYPE fallback_plugin_uploads_total counter\n");
         let _ = writeln!(out, "fallback_plugin_uploads_total {}", load(&self.plugin_uploads));
+        out.push_str("# HELP fallback_rate_limited_total Requests refused by the per-project rate.\n");
+        out.push_str("# TYPE fallback_rate_limited_total counter\n");
+        let _ = writeln!(out, "fallback_rate_limited_total {}", load(&self.rate_limited));
         out
     }
 }

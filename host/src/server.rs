@@ -66,6 +66,7 @@ impl Host {
             cache_dir: Some(config.data_dir.join("plugin-cache")),
             max_limits: CallLimits::from_config(&config.limits),
             max_concurrent_instances: config.limits.plugin_max_concurrent,
+            slots_per_project: config.limits.plugin_slots_per_project,
         })?;
         let outbound = OutboundClient::new(
             NetworkPolicy::from_allow_list(&config.allow_networks)?,

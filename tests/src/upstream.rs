@@ -34,8 +34,18 @@ impl Recorded {
     }
 }
 
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Recorded>>>);
+#[derive(Clone)]
+struct Log(Arc<Mutex<Vec<Recorded>>>, Gate);
+
+/// Holds `/gate` requests until the test opens it: a deterministic "slow upstream".
+#[derive(Clone)]
+struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Default for Log {
+    fn default() -> Self {
+        Self(Arc::default(), Gate(Arc::new(tokio::sync::Semaphore::new(0))))
+    }
+}
 
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -52,7 +62,9 @@ impl Upstream {
     /// - `/invalid`: a body that is not JSON;
     /// - `/missing`: JSON without `message`; `/empty`: a blank `message`;
     /// - `/llm`: an OpenAI-style chat completion; `/llm-error`: its error object;
-    /// - `/options`: a text with quick-reply options.
+    /// - `/options`: a text with quick-reply options;
+    /// - `/gate`: `{"message": "through the gate"}` once the test calls `open_gate`;
+    /// - `/echo-auth`: `{"message": "auth: <the Authorization header>"}`.
     pub async fn start() -> Self {
         let log = Log::default();
         let app = Router::new().route("/{*path}", any(handle)).with_state(log.clone());
@@ -74,6 +86,11 @@ impl Upstream {
 
     pub fn count(&self) -> usize {
         self.log.0.lock().expect("log").len()
+    }
+
+    /// Lets every held and future `/gate` request through.
+    pub fn open_gate(&self) {
+        self.log.1.0.add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
     }
 }
 
@@ -101,6 +118,7 @@ async fn handle(
         })
         .unwrap_or_default();
     let chat_id = recorded.query_param("chatId").unwrap_or_default();
+    let auth = recorded.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     log.0.lock().expect("log").push(recorded);
 
     let segments: Vec<&str> = path.split('/').collect();
@@ -117,6 +135,11 @@ async fn handle(
             tokio::time::sleep(Duration::from_secs(10)).await;
             json_response(StatusCode::OK, json!({ "message": "too late" }))
         }
+        ["gate"] => {
+            let _through = log.1.0.acquire().await;
+            json_response(StatusCode::OK, json!({ "message": "through the gate" }))
+        }
+        ["echo-auth"] => json_response(StatusCode::OK, json!({ "message": format!("auth: {auth}") })),
         ["invalid"] => (StatusCode::OK, "this is not json {").into_response(),
         ["missing"] => json_response(StatusCode::OK, json!({ "other": "no message here" })),
         ["empty"] => json_response(StatusCode::OK, json!({ "message": "  " })),

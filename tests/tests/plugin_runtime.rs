@@ -404,9 +404,10 @@ async fn a_webhook_can_lower_a_limit_but_not_raise_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_instance_pool_wait_for_a_slot() {
-    let runtime =
-        PluginRuntime::new(RuntimeOptions { max_concurrent_instances: 2, ..RuntimeOptions::default() })
-            .expect("runtime");
+    // 16 calls may hold or wait for 4 slots: the project's share covers them all.
+    let options =
+        RuntimeOptions { max_concurrent_instances: 4, slots_per_project: 16, ..RuntimeOptions::default() };
+    let runtime = PluginRuntime::new(options).expect("runtime");
     let plugin = runtime.load(&wasm::read(wasm::JSON_REPLY)).expect("loads");
     let calls = (0..16).map(|i| {
         let (runtime, plugin) = (runtime.clone(), plugin.clone());

@@ -31,6 +31,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the host is busy, retry shortly")]
     Busy,
+    /// Over the project's request rate; answered with `Retry-After` in whole seconds.
+    #[error("too many requests for this project: retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -59,6 +62,7 @@ impl ApiError {
             Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -75,6 +79,9 @@ impl IntoResponse for ApiError {
             error["details"] = details.clone();
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if let Self::RateLimited { retry_after_seconds } = &self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, (*retry_after_seconds).into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -100,6 +107,9 @@ impl From<PipelineError> for ApiError {
         match error {
             PipelineError::Store(store) => store.into(),
             PipelineError::NotFound(what) => Self::NotFound(what),
+            PipelineError::RateLimited { retry_after } => {
+                Self::RateLimited { retry_after_seconds: retry_after.seconds() }
+            }
             other => Self::Internal(other.into()),
         }
     }

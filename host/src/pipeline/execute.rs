@@ -9,13 +9,14 @@ use crate::config::Limits;
 use crate::model::{PluginContext, Reply, UpstreamResponse, Variables};
 use crate::outbound::OutboundRequest;
 use crate::plugin::{CallLimits, PluginCall};
-use crate::webhook::{Builtins, RequestVars, WebhookLimits};
+use crate::webhook::{
+    BuiltRequest, Builtins, FieldError, RequestVars, WebhookLimits, WebhookSpec, failure_template, render_failure,
+};
 
 use super::cache::Prepared;
-use super::trace::{
-    Outcome, PluginTrace, TRACE_BODY_BYTES, Timings, TraceError, UpstreamTrace, WebhookTrace,
-};
-use super::{Pipeline, PipelineError};
+use super::stage::Stage;
+use super::trace::{Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace};
+use super::{NO_FALLBACK_TEXT, Pipeline, PipelineError};
 
 /// Where the user's words and the conversation are, for templates and plugins alike.
 struct Call<'a> {
@@ -32,6 +33,13 @@ impl<'a> Call<'a> {
     }
 }
 
+/// Why an execution answers its failure text, and what that text is.
+struct Failed {
+    error: TraceError,
+    text: String,
+    plugin_version: Option<u32>,
+}
+
 impl Pipeline {
     pub(super) async fn execute(
         &self,
@@ -42,38 +50,31 @@ impl Pipeline {
         secrets: &BTreeMap<String, String>,
     ) -> Result<WebhookTrace, PipelineError> {
         let started = Instant::now();
-        let prepared = self.prepared(project, webhook).await?;
         let call = Call { project, webhook, latest_message, send_id };
-        let mut trace = WebhookTrace {
-            webhook: webhook.to_string(),
-            request: None,
-            upstream: None,
-            variables: Variables::new(),
-            missing_variables: Vec::new(),
-            plugin: None,
-            replies: Vec::new(),
-            outcome: Outcome::Failure,
-            error: None,
-            timings_ms: Timings::default(),
+        let mut trace = WebhookTrace::new(webhook);
+        let result = match self.prepared(project, webhook).await {
+            Ok(prepared) => self.admitted(&call, &prepared, secrets, &mut trace).await.map_err(|error| Failed {
+                error,
+                text: prepared.compiled.render_failure(&call.builtins()),
+                plugin_version: prepared.plugin.as_ref().map(|plugin| plugin.version),
+            }),
+            Err(error) => Err(self.unusable(error, &call).await?),
         };
-
-        let result = self.run_steps(&call, &prepared, secrets, &mut trace).await;
         match result {
             Ok(replies) => {
                 trace.replies = replies;
                 trace.outcome = Outcome::Success;
             }
-            Err(error) => {
+            Err(Failed { error, text, plugin_version }) => {
                 tracing::warn!(
                     project,
                     webhook,
-                    plugin_version = prepared.plugin.as_ref().map(|plugin| plugin.version),
-                    stage = error.stage,
+                    plugin_version,
+                    stage = %error.stage,
                     code = %error.code,
                     "webhook failed: {}",
                     error.message
                 );
-                let text = prepared.compiled.render_failure(&call.builtins());
                 trace.replies = vec![Reply::text(text)];
                 trace.outcome = Outcome::Failure;
                 trace.error = Some(error);
@@ -83,22 +84,60 @@ impl Pipeline {
         Ok(trace)
     }
 
-    async fn run_steps(
+    /// Runs the stages once the project and the host have room for one more execution; past
+    /// either bound the execution ends at once as `busy` (no queue: a queue would only turn a
+    /// flooding tenant's backlog into everyone's latency).
+    async fn admitted(
         &self,
         call: &Call<'_>,
         prepared: &Prepared,
         secrets: &BTreeMap<String, String>,
         trace: &mut WebhookTrace,
     ) -> Result<Vec<Reply>, TraceError> {
+        let _slot = self
+            .in_flight
+            .try_acquire(call.project)
+            .map_err(|full| TraceError::new(Stage::Admission, "busy", format!("webhook executions: {full}")))?;
+        // A project whose plugin slots are all taken would only wait for the upstream to be
+        // refused afterwards: refuse it now, before spending an upstream call on it.
+        if prepared.plugin.is_some() && !self.runtime.has_share(call.project) {
+            let busy = crate::plugin::PluginError::Busy;
+            return Err(TraceError::new(Stage::Plugin, busy.code(), busy.to_string()));
+        }
+        let built = self.request_stage(call, prepared, secrets, trace)?;
+        let response = self.upstream_stage(prepared, &built, trace).await?;
+        let variables = mapping_stage(prepared, &response, trace)?;
+        let (variables, replies) = self.plugin_stage(call, prepared, response, variables, trace).await?;
+        trace.variables = variables.clone();
+        reply_stage(call, prepared, &variables, replies, trace)
+    }
+
+    /// Renders the request; the trace keeps it with secrets redacted.
+    fn request_stage(
+        &self,
+        call: &Call<'_>,
+        prepared: &Prepared,
+        secrets: &BTreeMap<String, String>,
+        trace: &mut WebhookTrace,
+    ) -> Result<BuiltRequest, TraceError> {
         let step = Instant::now();
         let vars = RequestVars { builtins: call.builtins(), secrets };
         let built = prepared
             .compiled
             .build_request(&vars)
-            .map_err(|error| fail("request", "request_render", error.to_string()))?;
+            .map_err(|error| TraceError::new(Stage::Request, "request_render", error.to_string()))?;
         trace.request = Some(built.redacted().clone());
         trace.timings_ms.request = millis(step);
+        Ok(built)
+    }
 
+    /// Sends the request; an error status is a failure too, after the trace keeps the answer.
+    async fn upstream_stage(
+        &self,
+        prepared: &Prepared,
+        built: &BuiltRequest,
+        trace: &mut WebhookTrace,
+    ) -> Result<UpstreamResponse, TraceError> {
         let step = Instant::now();
         let timeout = built.timeout.min(self.limits.upstream_timeout_max);
         let response = self
@@ -115,85 +154,140 @@ impl Pipeline {
             })
             .await;
         trace.timings_ms.upstream = millis(step);
-        let response = response.map_err(|error| fail("upstream", error.code(), error.to_string()))?;
+        let response =
+            response.map_err(|error| TraceError::new(Stage::Upstream, error.code(), error.to_string()))?;
         trace.upstream = Some(upstream_trace(&response));
         if response.status >= 400 {
-            return Err(fail(
-                "upstream",
+            return Err(TraceError::new(
+                Stage::Upstream,
                 "upstream_status",
                 format!("upstream answered HTTP {}", response.status),
             ));
         }
+        Ok(response)
+    }
 
-        let step = Instant::now();
-        let mapped = prepared.compiled.extract(&response.body);
-        trace.timings_ms.mapping = millis(step);
-        let mut variables = match mapped {
-            Ok(mapped) => {
-                trace.missing_variables = mapped.missing;
-                mapped.variables
-            }
-            // A plugin may read bodies the declarative mapping cannot, so only fail without one.
-            Err(error) if prepared.plugin.is_none() => {
-                return Err(fail("mapping", "unreadable_body", error.to_string()));
-            }
-            Err(_) => Variables::new(),
+    /// The webhook's plugin, if it has one: its variables over the mapping's, and its replies.
+    async fn plugin_stage(
+        &self,
+        call: &Call<'_>,
+        prepared: &Prepared,
+        response: UpstreamResponse,
+        variables: Variables,
+        trace: &mut WebhookTrace,
+    ) -> Result<(Variables, Option<Vec<Reply>>), TraceError> {
+        let Some(plugin) = &prepared.plugin else {
+            return Ok((variables, None));
         };
+        let step = Instant::now();
+        let plugin_call = PluginCall {
+            response,
+            context: PluginContext {
+                project: call.project.to_string(),
+                webhook: call.webhook.to_string(),
+                send_id: call.send_id.to_string(),
+                latest_message: call.latest_message.to_string(),
+                plugin_config: prepared.compiled.plugin_config().to_string(),
+            },
+            variables,
+        };
+        let limits = call_limits(&self.limits, prepared.compiled.limits());
+        let run = self.runtime.run(&plugin.loaded, plugin_call, &limits).await;
+        trace.timings_ms.plugin = millis(step);
+        trace.plugin =
+            Some(PluginTrace { version: plugin.version, sha256: plugin.loaded.sha256_hex(), logs: run.logs });
+        let output =
+            run.result.map_err(|error| TraceError::new(Stage::Plugin, error.code(), error.to_string()))?;
+        Ok((output.variables, output.replies))
+    }
 
-        let mut replies = None;
-        if let Some(plugin) = &prepared.plugin {
-            let step = Instant::now();
-            let plugin_call = PluginCall {
-                response,
-                context: PluginContext {
-                    project: call.project.to_string(),
-                    webhook: call.webhook.to_string(),
-                    send_id: call.send_id.to_string(),
-                    latest_message: call.latest_message.to_string(),
-                    plugin_config: prepared.compiled.plugin_config().to_string(),
-                },
-                variables: variables.clone(),
-            };
-            let limits = call_limits(&self.limits, prepared.compiled.limits());
-            let run = self.runtime.run(&plugin.loaded, plugin_call, &limits).await;
-            trace.timings_ms.plugin = millis(step);
-            trace.plugin = Some(PluginTrace {
-                version: plugin.version,
-                sha256: plugin.loaded.sha256_hex(),
-                logs: run.logs,
-            });
-            let output = run.result.map_err(|error| fail("plugin", error.code(), error.to_string()))?;
-            variables = output.variables;
-            replies = output.replies;
+    /// A stored webhook (or its plugin) that cannot run any more answers its failure text with
+    /// a code saying why, rather than failing the whole chat: an operator lowering a limit must
+    /// not turn a project's chats into 500s. Other errors (the store, a missing webhook) stay.
+    async fn unusable(&self, error: PipelineError, call: &Call<'_>) -> Result<Failed, PipelineError> {
+        let error = match error {
+            PipelineError::InvalidWebhook { errors, .. } => {
+                let over = errors.iter().all(FieldError::is_over_limit);
+                let code = if over { "webhook_over_limit" } else { "webhook_invalid" };
+                let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                TraceError::new(Stage::Webhook, code, message)
+            }
+            PipelineError::CorruptWebhook { cause, .. } => {
+                TraceError::new(Stage::Webhook, "webhook_unreadable", cause.to_string())
+            }
+            PipelineError::PluginLoad { cause, .. } => TraceError::new(
+                Stage::Plugin,
+                "plugin_unavailable",
+                format!("the stored plugin cannot be loaded ({}): {cause}", cause.code()),
+            ),
+            other => return Err(other),
+        };
+        Ok(Failed { error, text: self.failure_text(call).await, plugin_version: None })
+    }
+
+    /// The webhook's own failure text, from its failure template alone (which passes whatever
+    /// else in the webhook no longer does), or the generic text when even that cannot render.
+    async fn failure_text(&self, call: &Call<'_>) -> String {
+        let record = self.store.get_webhook(call.project, call.webhook).await.ok().flatten();
+        let spec = record.and_then(|record| serde_json::from_str::<WebhookSpec>(&record.spec).ok());
+        match spec.as_ref().and_then(failure_template) {
+            Some(failure) => render_failure(&failure, &call.builtins()),
+            None => NO_FALLBACK_TEXT.to_string(),
         }
-        trace.variables = variables.clone();
-
-        let step = Instant::now();
-        let replies = match replies {
-            Some(replies) => replies,
-            None => {
-                let text = prepared
-                    .compiled
-                    .render_success(&variables, &call.builtins())
-                    .map_err(|error| fail("reply", "missing_variable", error.to_string()))?;
-                // An empty bubble is no answer: the user gets the failure text instead.
-                if text.trim().is_empty() {
-                    return Err(fail(
-                        "reply",
-                        "empty_reply",
-                        "the success template rendered to blank text".into(),
-                    ));
-                }
-                vec![Reply::text(text)]
-            }
-        };
-        trace.timings_ms.reply = millis(step);
-        Ok(replies)
     }
 }
 
-fn fail(stage: &'static str, code: impl Into<String>, message: String) -> TraceError {
-    TraceError { stage, code: code.into(), message }
+/// The declarative mapping of the upstream's body into variables.
+fn mapping_stage(
+    prepared: &Prepared,
+    response: &UpstreamResponse,
+    trace: &mut WebhookTrace,
+) -> Result<Variables, TraceError> {
+    let step = Instant::now();
+    let mapped = prepared.compiled.extract(&response.body);
+    trace.timings_ms.mapping = millis(step);
+    match mapped {
+        Ok(mapped) => {
+            trace.missing_variables = mapped.missing;
+            Ok(mapped.variables)
+        }
+        // A plugin may read bodies the declarative mapping cannot, so only fail without one.
+        Err(error) if prepared.plugin.is_none() => {
+            Err(TraceError::new(Stage::Mapping, "unreadable_body", error.to_string()))
+        }
+        Err(_) => Ok(Variables::new()),
+    }
+}
+
+/// The plugin's replies, or the success template over the variables.
+fn reply_stage(
+    call: &Call<'_>,
+    prepared: &Prepared,
+    variables: &Variables,
+    replies: Option<Vec<Reply>>,
+    trace: &mut WebhookTrace,
+) -> Result<Vec<Reply>, TraceError> {
+    let step = Instant::now();
+    let replies = match replies {
+        Some(replies) => replies,
+        None => {
+            let text = prepared
+                .compiled
+                .render_success(variables, &call.builtins())
+                .map_err(|error| TraceError::new(Stage::Reply, "missing_variable", error.to_string()))?;
+            // An empty bubble is no answer: the user gets the failure text instead.
+            if text.trim().is_empty() {
+                return Err(TraceError::new(
+                    Stage::Reply,
+                    "empty_reply",
+                    "the success template rendered to blank text",
+                ));
+            }
+            vec![Reply::text(text)]
+        }
+    };
+    trace.timings_ms.reply = millis(step);
+    Ok(replies)
 }
 
 fn upstream_trace(response: &UpstreamResponse) -> UpstreamTrace {

@@ -3,6 +3,7 @@
 
 mod cache;
 mod execute;
+mod stage;
 mod trace;
 
 use serde::Serialize;
@@ -14,10 +15,12 @@ use crate::metrics::Metrics;
 use crate::model::Reply;
 use crate::outbound::OutboundClient;
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
+use crate::quota::{KeyedSlots, RateLimiter, RetryAfter};
 use crate::store::{Fallback, SharedStore, StoreError, Turn};
 use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
-pub use trace::{Outcome, WebhookTrace};
+pub use stage::Stage;
+pub use trace::{Outcome, TraceError, WebhookTrace};
 
 /// Said when a project has no fallback configured: the user still gets an answer.
 pub const NO_FALLBACK_TEXT: &str = "Sorry, I didn't understand that.";
@@ -45,6 +48,9 @@ pub enum PipelineError {
     },
     #[error("background task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// The project is over its request rate: nothing was done.
+    #[error("too many requests for this project: retry in {} s", retry_after.seconds())]
+    RateLimited { retry_after: RetryAfter },
 }
 
 /// The answer to one chat message.
@@ -64,6 +70,10 @@ pub struct Pipeline {
     limits: Limits,
     metrics: Arc<Metrics>,
     cache: cache::Cache,
+    /// Webhook executions in flight, per project and in all.
+    in_flight: KeyedSlots,
+    /// Chat and test-console requests per project.
+    rate: RateLimiter,
 }
 
 impl Pipeline {
@@ -74,7 +84,9 @@ impl Pipeline {
         limits: Limits,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, runtime, outbound, limits, metrics, cache: cache::Cache::default() }
+        let in_flight = KeyedSlots::new(limits.webhook_max_in_flight_per_project, limits.webhook_max_in_flight);
+        let rate = RateLimiter::new(limits.chat_rate_per_second, limits.chat_rate_burst);
+        Self { store, runtime, outbound, limits, metrics, cache: cache::Cache::default(), in_flight, rate }
     }
 
     /// Answers one user message and records the turn in the conversation.
@@ -84,6 +96,7 @@ impl Pipeline {
         send_id: &str,
         message: &str,
     ) -> Result<ChatAnswer, PipelineError> {
+        self.admit(project)?;
         let settings = self
             .store
             .get_project(project)
@@ -126,9 +139,12 @@ impl Pipeline {
             Some(Fallback::Webhook(webhook)) => {
                 let started = std::time::Instant::now();
                 let secrets = self.store.secrets(project).await?;
-                let trace = self.execute(project, &webhook, message, send_id, &secrets).await?;
-                let failure = trace.error.as_ref().map(|error| (error.stage, error.code.as_str()));
+                let mut trace = self.execute(project, &webhook, message, send_id, &secrets).await?;
+                let failure = trace.error.as_ref().map(|error| (error.stage.as_str(), error.code.as_str()));
                 self.metrics.record_webhook(started.elapsed(), failure);
+                // The end user sees (and the conversation keeps) no more than the console does:
+                // an upstream or a plugin that echoes a secret shows its placeholder instead.
+                trace.scrub(&secrets);
                 (trace.replies, trace.outcome)
             }
             None => (vec![Reply::text(NO_FALLBACK_TEXT)], Outcome::Failure),
@@ -145,10 +161,20 @@ impl Pipeline {
         latest_message: &str,
         send_id: &str,
     ) -> Result<WebhookTrace, PipelineError> {
+        self.admit(project)?;
         let secrets = self.store.secrets(project).await?;
         let mut trace = self.execute(project, webhook, latest_message, send_id, &secrets).await?;
         trace.scrub(&secrets);
         Ok(trace)
+    }
+
+    /// The project's request rate, checked before any work: past it the caller is told when
+    /// to come back.
+    fn admit(&self, project: &str) -> Result<(), PipelineError> {
+        self.rate.check(project).map_err(|retry_after| {
+            self.metrics.record_rate_limited();
+            PipelineError::RateLimited { retry_after }
+        })
     }
 
     /// Checks a webhook definition against the operator's limits before it is saved.

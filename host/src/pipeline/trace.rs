@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::stage::Stage;
 use crate::model::{LogLine, Reply, Variables};
 use crate::webhook::RedactedRequest;
 
@@ -64,9 +65,15 @@ pub struct PluginTrace {
 /// Why an execution failed: the step, a stable code and a readable message.
 #[derive(Debug, Clone, Serialize)]
 pub struct TraceError {
-    pub stage: &'static str,
+    pub stage: Stage,
     pub code: String,
     pub message: String,
+}
+
+impl TraceError {
+    pub fn new(stage: Stage, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { stage, code: code.into(), message: message.into() }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,6 +87,22 @@ pub struct Timings {
 }
 
 impl WebhookTrace {
+    /// A trace of nothing done yet: the failure outcome until a stage proves otherwise.
+    pub fn new(webhook: &str) -> Self {
+        Self {
+            webhook: webhook.to_string(),
+            request: None,
+            upstream: None,
+            variables: Variables::new(),
+            missing_variables: Vec::new(),
+            plugin: None,
+            replies: Vec::new(),
+            outcome: Outcome::Failure,
+            error: None,
+            timings_ms: Timings::default(),
+        }
+    }
+
     /// Replaces every secret value wherever upstream or a plugin may have echoed it, so the test
     /// console never shows one.
     pub fn scrub(&mut self, secrets: &BTreeMap<String, String>) {

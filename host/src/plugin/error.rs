@@ -66,8 +66,9 @@ pub enum PluginError {
     /// The plugin's own `plugin-error`: a refusal, not a fault of the host.
     #[error("plugin {hook} failed: {message}")]
     Plugin { hook: Hook, message: String },
-    /// Every instance slot stayed taken for the whole call timeout.
-    #[error("too many plugin calls at once")]
+    /// The project's share of instance slots is taken, or every slot of the shared pool
+    /// stayed taken for the whole call timeout.
+    #[error("too many plugin calls at once for this project or this host")]
     Busy,
     /// Instantiation failed for a reason other than a trap or a limit (cause kept).
     #[error("plugin could not be instantiated: {0:#}")]
@@ -92,7 +93,7 @@ impl PluginError {
             PluginError::LogTooLarge { .. } => "plugin_log_too_large",
             PluginError::BadVariableName { .. } => "plugin_bad_variable_name",
             PluginError::Plugin { .. } => "plugin_error",
-            PluginError::Busy => "plugin_busy",
+            PluginError::Busy => "busy",
             PluginError::Instantiate(_) => "plugin_instantiate",
         }
     }

@@ -25,6 +25,7 @@ pub use error::{Hook, PluginError};
 pub use limits::CallLimits;
 
 use crate::model::LogLine;
+use crate::quota::KeyedSlots;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -34,13 +35,25 @@ pub struct RuntimeOptions {
     pub max_limits: CallLimits,
     /// Instances alive at once; further calls wait (up to their timeout) for a slot.
     pub max_concurrent_instances: u32,
+    /// Instances one project (`PluginContext::project`) may hold or wait for at once; past it a
+    /// call is `Busy` at once, so a looping tenant burns its share and no more.
+    pub slots_per_project: u32,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self { cache_dir: None, max_limits: CallLimits::default(), max_concurrent_instances: 64 }
+        Self {
+            cache_dir: None,
+            max_limits: CallLimits::default(),
+            max_concurrent_instances: 64,
+            slots_per_project: 8,
+        }
     }
 }
+
+/// Calls that may hold or wait for an instance slot, per slot: the wait for the shared pool is
+/// bounded in length as well as in time.
+const CALLS_PER_SLOT: usize = 4;
 
 /// What a call produced: the logs are there even when it failed.
 #[derive(Debug)]
@@ -64,6 +77,8 @@ struct Inner {
     max_limits: CallLimits,
     /// One permit per pooled instance slot, so a burst waits instead of failing the pool.
     slots: Semaphore,
+    /// Each project's share of the calls holding or waiting for a slot, taken without waiting.
+    shares: KeyedSlots,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -86,6 +101,10 @@ impl PluginRuntime {
                 cache,
                 max_limits: options.max_limits,
                 slots: Semaphore::new(instances as usize),
+                shares: KeyedSlots::new(
+                    options.slots_per_project as usize,
+                    (instances as usize).saturating_mul(CALLS_PER_SLOT),
+                ),
             }),
         })
     }
@@ -111,16 +130,30 @@ impl PluginRuntime {
     /// Runs `extract` then `format` in one fresh instance. `limits` are clamped to the
     /// runtime's maximums. The guest yields to the async runtime at every epoch tick, so a
     /// busy guest shares a worker thread rather than holding it.
+    ///
+    /// The call's project (`call.context.project`) must have a share free (else `Busy` at
+    /// once); then the call waits, at most its timeout, for a slot of the shared pool.
     pub async fn run(&self, plugin: &Arc<LoadedPlugin>, call: PluginCall, limits: &CallLimits) -> PluginRun {
         let limits = limits.clamp_to(&self.inner.max_limits);
         let log = logs::CallLog::new(limits.log_bytes);
         let mut timings = PluginTimings::default();
-        let result = match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
-            Ok(Ok(_slot)) => call::call(&self.inner.engine, plugin, call, &limits, &log, &mut timings).await,
-            // The semaphore is never closed; either way there is no slot to run in.
-            Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
+        let result = match self.inner.shares.try_acquire(&call.context.project) {
+            Err(_) => Err(PluginError::Busy),
+            Ok(_share) => match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
+                Ok(Ok(_slot)) => {
+                    call::call(&self.inner.engine, plugin, call, &limits, &log, &mut timings).await
+                }
+                // The semaphore is never closed; either way there is no slot to run in.
+                Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
+            },
         };
         PluginRun { logs: log.take_lines(), result, timings }
+    }
+
+    /// False when `project` holds its whole share of instance slots now, so a caller can
+    /// answer `Busy` before doing work (an upstream call) whose result no plugin could take.
+    pub fn has_share(&self, project: &str) -> bool {
+        self.inner.shares.held(project) < self.inner.shares.per_key()
     }
 
     /// An instance kept across calls: the benchmark's baseline for what instantiation costs.

@@ -20,7 +20,7 @@ pub use mapping::{CompiledExtract, ExtractError, ExtractOutcome};
 pub use request::{BuildError, BuiltRequest, RedactedRequest, RequestVars};
 pub use spec::{BodySpec, DEFAULT_FAILURE, DEFAULT_SUCCESS, ResponseSpec, WebhookLimits, WebhookSpec};
 pub use template::{Encoding, RenderError, Template, TemplateError};
-pub use validate::{FieldError, MAX_RETRIES, METHODS, ValidationLimits, validate};
+pub use validate::{FieldError, MAX_RETRIES, METHODS, ValidationLimits, failure_template, validate};
 
 use crate::model::Variables;
 use request::CompiledBody;
@@ -89,6 +89,11 @@ impl CompiledWebhook {
     pub fn has_extract(&self) -> bool {
         !self.extract.is_empty()
     }
+}
+
+/// Renders a failure template over the built-ins; falls back to the default failure text.
+pub fn render_failure(failure: &Template, builtins: &Builtins<'_>) -> String {
+    mapping::render_failure(failure, builtins)
 }
 
 #[cfg(test)]

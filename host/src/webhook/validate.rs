@@ -78,6 +78,20 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// True when the field is over one of the operator's limits (the upstream timeout or a
+    /// `limits` ceiling): a stored webhook fails so when the operator lowered a limit since.
+    pub fn is_over_limit(&self) -> bool {
+        self.field == "timeout_ms" || self.field.starts_with("limits.")
+    }
+}
+
+/// The failure template alone, for a stored webhook that no longer compiles as a whole (say,
+/// over a limit the operator lowered since), so its users still get its own failure text.
+pub fn failure_template(spec: &WebhookSpec) -> Option<Template> {
+    Checker::default().template(&spec.response.failure, "response.failure", Scope::Failure)
+}
+
 pub fn validate(spec: &WebhookSpec, limits: &ValidationLimits) -> Result<(), Vec<FieldError>> {
     compile(spec, limits).map(|_| ())
 }
