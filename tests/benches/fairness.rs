@@ -5,6 +5,10 @@
 //! The host runs on its own tokio runtime (2 workers, as on a 2-core machine) and the load
 //! generator on another, as a separate client process would.
 //!
+//! Each of A's 200 clients sends its next chat once the last is answered, but not sooner than
+//! `FAIRNESS_A_PACE_MS` (default 100: the time a looping call holds its slot, so A offers what
+//! 200 looping chats would; 0: a closed-loop flood of refused chats, which only a rate limit stops).
+//!
 //! `cargo bench -p fallback-tests --bench fairness` (env `FAIRNESS_B_CHATS`, default 400).
 
 use std::sync::Arc;
@@ -181,9 +185,14 @@ struct AStats {
 
 /// One of A's chats after another until told to stop: always one in flight per task.
 async fn run_a(target: Target, key: String, i: usize, stop: Arc<AtomicBool>, stats: Arc<AStats>) {
+    let pace = Duration::from_millis(
+        std::env::var("FAIRNESS_A_PACE_MS").ok().and_then(|ms| ms.parse().ok()).unwrap_or(100),
+    );
     let send_id = format!("a-{i}");
     while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
         let answer = target.chat("a", &key, &send_id).await;
+        tokio::time::sleep(pace.saturating_sub(started.elapsed())).await;
         stats.total.fetch_add(1, Ordering::Relaxed);
         // The chat answer does not carry the code: `/metrics` tells busy from timed out.
         let counter = match answer {

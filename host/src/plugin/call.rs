@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::add_to_linker_async;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::cache::LoadedPlugin;
+use super::cpu::CpuMeter;
 use super::error::{Hook, PluginError};
 use super::limits::{CallLimits, MemoryLimitExceeded, MemoryLimiter};
 use super::logs::{CallLog, LogBudgetExceeded, Stream};
@@ -54,6 +55,8 @@ pub(crate) struct CallState {
     limiter: MemoryLimiter,
     /// When the running step must end; checked at every epoch tick.
     deadline: Instant,
+    /// The call's CPU so far: past a few ticks it shares the long runners' turns.
+    cpu: CpuMeter,
 }
 
 impl WasiView for CallState {
@@ -93,7 +96,7 @@ pub(crate) fn new_linker(engine: &Engine) -> Result<Linker<CallState>, PluginErr
 
 /// A store whose WASI context has no preopened directory, no environment, no arguments, no
 /// sockets and no name lookup; stdin is empty and stdout/stderr go to the call's log.
-fn new_store(engine: &Engine, limits: &CallLimits, log: &CallLog) -> Store<CallState> {
+fn new_store(engine: &Engine, limits: &CallLimits, log: &CallLog, cpu: CpuMeter) -> Store<CallState> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(log.stream(Stream::Stdout))
         .stderr(log.stream(Stream::Stderr))
@@ -106,16 +109,17 @@ fn new_store(engine: &Engine, limits: &CallLimits, log: &CallLog) -> Store<CallS
         log: log.clone(),
         limiter: MemoryLimiter::new(limits.memory_bytes),
         deadline: Instant::now(),
+        cpu,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     // Every tick the guest yields to the async runtime (so it never holds a worker thread for
-    // long) and traps once its deadline has passed.
-    store.epoch_deadline_callback(|ctx| {
+    // long; a long runner also waits for its turn) and traps once its deadline has passed.
+    store.epoch_deadline_callback(|mut ctx| {
         if Instant::now() >= ctx.data().deadline {
             return Err(DeadlineExceeded.into());
         }
-        Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+        Ok(UpdateDeadline::YieldCustom(1, ctx.data_mut().cpu.on_tick()))
     });
     store
 }
@@ -185,9 +189,10 @@ pub(crate) async fn call(
     call: PluginCall,
     limits: &CallLimits,
     log: &CallLog,
+    cpu: CpuMeter,
     timings: &mut PluginTimings,
 ) -> Result<PluginOutput, PluginError> {
-    let mut store = new_store(engine, limits, log);
+    let mut store = new_store(engine, limits, log, cpu);
     let instance = instantiate(&mut store, plugin, limits, log, timings).await?;
     hooks(&mut store, &instance, call, limits, log, timings).await
 }
@@ -270,7 +275,7 @@ impl ReusedInstance {
         limits: CallLimits,
     ) -> Result<Self, PluginError> {
         let log = CallLog::new(limits.log_bytes);
-        let mut store = new_store(engine, &limits, &log);
+        let mut store = new_store(engine, &limits, &log, CpuMeter::unmetered());
         let instance = instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
         Ok(Self { store, instance, limits, log })
     }

@@ -5,6 +5,7 @@
 
 mod cache;
 mod call;
+mod cpu;
 mod engine;
 mod error;
 mod limits;
@@ -79,6 +80,8 @@ struct Inner {
     slots: Semaphore,
     /// Each project's share of the calls holding or waiting for a slot, taken without waiting.
     shares: KeyedSlots,
+    /// The cores long-running calls share, so they never take them all.
+    cpu: cpu::CpuTurns,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -105,6 +108,7 @@ impl PluginRuntime {
                     options.slots_per_project as usize,
                     (instances as usize).saturating_mul(CALLS_PER_SLOT),
                 ),
+                cpu: cpu::CpuTurns::for_this_machine(),
             }),
         })
     }
@@ -141,7 +145,8 @@ impl PluginRuntime {
             Err(_) => Err(PluginError::Busy),
             Ok(_share) => match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
                 Ok(Ok(_slot)) => {
-                    call::call(&self.inner.engine, plugin, call, &limits, &log, &mut timings).await
+                    let cpu = self.inner.cpu.meter();
+                    call::call(&self.inner.engine, plugin, call, &limits, &log, cpu, &mut timings).await
                 }
                 // The semaphore is never closed; either way there is no slot to run in.
                 Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
