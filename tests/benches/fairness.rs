@@ -67,7 +67,8 @@ fn main() {
             let _ = task.await;
         }
         report(&format!("B while A keeps {A_CONCURRENCY} looping chats in flight"), &loaded);
-        let (alone_p99, loaded_p99) = (percentile(&alone.latencies, 99.0), percentile(&loaded.latencies, 99.0));
+        let (alone_p99, loaded_p99) =
+            (percentile(&alone.latencies, 99.0), percentile(&loaded.latencies, 99.0));
         println!(
             "A: {} chats answered, {} with the failure text, {} otherwise; the host's counts:",
             a_stats.total.load(Ordering::Relaxed),
@@ -132,7 +133,12 @@ async fn setup(host: &TestHost, upstream: &Upstream) -> (String, (String, String
             host.call("PUT", &format!("/v1/projects/{project}/webhooks/w"), Some(&key), Some(spec)).await;
         assert!(status.is_success(), "{body}");
         let (status, body) = host
-            .call("PUT", &format!("/v1/projects/{project}/fallback"), Some(&key), Some(json!({"webhook": "w"})))
+            .call(
+                "PUT",
+                &format!("/v1/projects/{project}/fallback"),
+                Some(&key),
+                Some(json!({"webhook": "w"})),
+            )
             .await;
         assert!(status.is_success(), "{body}");
         host.upload_plugin(project, &key, "w", hostile.clone()).await;

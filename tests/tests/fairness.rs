@@ -166,7 +166,8 @@ async fn a_looping_plugin_uses_its_projects_slots_and_no_more() {
     let flood: Vec<_> = (0..10).map(|i| spawn_chat(&host, "looper", &a, format!("a-{i}"))).collect();
     // B has its own 2 slots, whatever A does with its own.
     for round in 0..3 {
-        let benign: Vec<_> = (0..2).map(|i| spawn_chat(&host, "benign", &b, format!("b-{round}-{i}"))).collect();
+        let benign: Vec<_> =
+            (0..2).map(|i| spawn_chat(&host, "benign", &b, format!("b-{round}-{i}"))).collect();
         for answer in answers(benign).await {
             assert_eq!(answer["outcome"], "success", "{answer}");
             assert_eq!(answer["replies"][0]["text"], "ok from hostile");

@@ -10,7 +10,8 @@ use crate::model::{PluginContext, Reply, UpstreamResponse, Variables};
 use crate::outbound::OutboundRequest;
 use crate::plugin::{CallLimits, PluginCall};
 use crate::webhook::{
-    BuiltRequest, Builtins, FieldError, RequestVars, WebhookLimits, WebhookSpec, failure_template, render_failure,
+    BuiltRequest, Builtins, FieldError, RequestVars, WebhookLimits, WebhookSpec, failure_template,
+    render_failure,
 };
 
 use super::cache::Prepared;
@@ -53,11 +54,13 @@ impl Pipeline {
         let call = Call { project, webhook, latest_message, send_id };
         let mut trace = WebhookTrace::new(webhook);
         let result = match self.prepared(project, webhook).await {
-            Ok(prepared) => self.admitted(&call, &prepared, secrets, &mut trace).await.map_err(|error| Failed {
-                error,
-                text: prepared.compiled.render_failure(&call.builtins()),
-                plugin_version: prepared.plugin.as_ref().map(|plugin| plugin.version),
-            }),
+            Ok(prepared) => {
+                self.admitted(&call, &prepared, secrets, &mut trace).await.map_err(|error| Failed {
+                    error,
+                    text: prepared.compiled.render_failure(&call.builtins()),
+                    plugin_version: prepared.plugin.as_ref().map(|plugin| plugin.version),
+                })
+            }
             Err(error) => Err(self.unusable(error, &call).await?),
         };
         match result {
@@ -94,10 +97,9 @@ impl Pipeline {
         secrets: &BTreeMap<String, String>,
         trace: &mut WebhookTrace,
     ) -> Result<Vec<Reply>, TraceError> {
-        let _slot = self
-            .in_flight
-            .try_acquire(call.project)
-            .map_err(|full| TraceError::new(Stage::Admission, "busy", format!("webhook executions: {full}")))?;
+        let _slot = self.in_flight.try_acquire(call.project).map_err(|full| {
+            TraceError::new(Stage::Admission, "busy", format!("webhook executions: {full}"))
+        })?;
         // A project whose plugin slots are all taken would only wait for the upstream to be
         // refused afterwards: refuse it now, before spending an upstream call on it.
         if prepared.plugin.is_some() && !self.runtime.has_share(call.project) {

@@ -84,7 +84,8 @@ impl Pipeline {
         limits: Limits,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let in_flight = KeyedSlots::new(limits.webhook_max_in_flight_per_project, limits.webhook_max_in_flight);
+        let in_flight =
+            KeyedSlots::new(limits.webhook_max_in_flight_per_project, limits.webhook_max_in_flight);
         let rate = RateLimiter::new(limits.chat_rate_per_second, limits.chat_rate_burst);
         Self { store, runtime, outbound, limits, metrics, cache: cache::Cache::default(), in_flight, rate }
     }
