@@ -61,6 +61,16 @@ pub struct Limits {
     pub conversation_max_turns: usize,
     /// Plugin instances alive at once across all tenants; more wait their turn.
     pub plugin_max_concurrent: u32,
+    // -- Plugin output counted by structure (issue 7, outputs and logs): each item also costs
+    // -- `plugin::ITEM_OVERHEAD_BYTES` against `plugin_output_bytes` / `plugin_log_bytes`.
+    /// Variables one `extract` may return.
+    pub plugin_max_variables: usize,
+    /// Replies one `format` may return.
+    pub plugin_max_replies: usize,
+    /// Buttons on one reply.
+    pub plugin_max_buttons: usize,
+    /// Log lines (`host.log` calls and stdout/stderr lines together) per call.
+    pub plugin_max_log_lines: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +88,10 @@ impl Default for Limits {
             request_body_bytes: MIB,
             conversation_max_turns: 100,
             plugin_max_concurrent: 64,
+            plugin_max_variables: 256,
+            plugin_max_replies: 10,
+            plugin_max_buttons: 10,
+            plugin_max_log_lines: 1000,
         }
     }
 }
@@ -125,6 +139,11 @@ pub struct FileConfig {
     pub upstream_body_bytes: Option<usize>,
     pub request_body_bytes: Option<usize>,
     pub conversation_max_turns: Option<usize>,
+    // Plugin output counted by structure.
+    pub plugin_max_variables: Option<usize>,
+    pub plugin_max_replies: Option<usize>,
+    pub plugin_max_buttons: Option<usize>,
+    pub plugin_max_log_lines: Option<usize>,
 }
 
 impl Config {
@@ -189,6 +208,10 @@ impl FileConfig {
             upstream_body_bytes => "FALLBACK_UPSTREAM_BODY_BYTES",
             request_body_bytes => "FALLBACK_REQUEST_BODY_BYTES",
             conversation_max_turns => "FALLBACK_CONVERSATION_MAX_TURNS",
+            plugin_max_variables => "FALLBACK_PLUGIN_MAX_VARIABLES",
+            plugin_max_replies => "FALLBACK_PLUGIN_MAX_REPLIES",
+            plugin_max_buttons => "FALLBACK_PLUGIN_MAX_BUTTONS",
+            plugin_max_log_lines => "FALLBACK_PLUGIN_MAX_LOG_LINES",
         );
         if let Some(token) = env("FALLBACK_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()) {
             self.admin_token = Some(token.trim().to_string());
@@ -218,6 +241,10 @@ impl FileConfig {
             request_body_bytes: self.request_body_bytes.unwrap_or(d.request_body_bytes),
             conversation_max_turns: self.conversation_max_turns.unwrap_or(d.conversation_max_turns),
             plugin_max_concurrent: self.plugin_max_concurrent.unwrap_or(d.plugin_max_concurrent),
+            plugin_max_variables: self.plugin_max_variables.unwrap_or(d.plugin_max_variables),
+            plugin_max_replies: self.plugin_max_replies.unwrap_or(d.plugin_max_replies),
+            plugin_max_buttons: self.plugin_max_buttons.unwrap_or(d.plugin_max_buttons),
+            plugin_max_log_lines: self.plugin_max_log_lines.unwrap_or(d.plugin_max_log_lines),
         };
         limits.check()?;
         Ok(Config {
@@ -243,6 +270,9 @@ impl Limits {
             ("request_body_bytes", self.request_body_bytes),
             ("conversation_max_turns", self.conversation_max_turns),
             ("plugin_max_concurrent", self.plugin_max_concurrent as usize),
+            ("plugin_max_variables", self.plugin_max_variables),
+            ("plugin_max_replies", self.plugin_max_replies),
+            ("plugin_max_log_lines", self.plugin_max_log_lines),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -279,6 +309,27 @@ mod tests {
         assert_eq!(config.limits.plugin_memory_bytes, 64 * MIB);
         assert_eq!(config.limits.plugin_call_timeout, Duration::from_millis(100));
         assert_eq!(config.limits.upstream_timeout_max, Duration::from_secs(30));
+        let limits = &config.limits;
+        assert_eq!(
+            (limits.plugin_max_variables, limits.plugin_max_replies, limits.plugin_max_buttons),
+            (256, 10, 10)
+        );
+        assert_eq!(limits.plugin_max_log_lines, 1000);
+    }
+
+    #[test]
+    fn output_counts_are_settable_and_must_be_positive() {
+        let config = Config::load(None, |name| (name == "FALLBACK_PLUGIN_MAX_REPLIES").then(|| "3".into()))
+            .expect("loads");
+        assert_eq!(config.limits.plugin_max_replies, 3);
+        for key in ["FALLBACK_PLUGIN_MAX_VARIABLES", "FALLBACK_PLUGIN_MAX_REPLIES", "FALLBACK_PLUGIN_MAX_LOG_LINES"] {
+            let error = Config::load(None, |name| (name == key).then(|| "0".into())).expect_err(key);
+            assert!(error.to_string().contains(&key["FALLBACK_".len()..].to_lowercase()), "{error}");
+        }
+        // No buttons at all is a valid choice: replies are then text only.
+        let config = Config::load(None, |name| (name == "FALLBACK_PLUGIN_MAX_BUTTONS").then(|| "0".into()))
+            .expect("loads");
+        assert_eq!(config.limits.plugin_max_buttons, 0);
     }
 
     #[test]

@@ -13,8 +13,12 @@ use crate::webhook::{Builtins, RequestVars, WebhookLimits};
 
 use super::cache::Prepared;
 use super::trace::{
-    Outcome, PluginTrace, TRACE_BODY_BYTES, Timings, TraceError, UpstreamTrace, WebhookTrace,
+    Outcome, PluginTrace, Scrubber, TRACE_BODY_BYTES, Timings, TraceError, UpstreamTrace, WebhookTrace,
 };
+use crate::log_text::LogText;
+
+/// The `tracing` target of plugins' own log lines (debug level: a call may write 1,000).
+pub const GUEST_LOG: &str = "fallback_host::plugin::guest";
 use super::{Pipeline, PipelineError};
 
 /// Where the user's words and the conversation are, for templates and plugins alike.
@@ -55,9 +59,30 @@ impl Pipeline {
             outcome: Outcome::Failure,
             error: None,
             timings_ms: Timings::default(),
+            clipped: Vec::new(),
         };
 
         let result = self.run_steps(&call, &prepared, secrets, &mut trace).await;
+        // Plugin and upstream text reaches the host's log scrubbed of secrets and escaped.
+        let scrubber = Scrubber::new(secrets);
+        let shown = |text: &str| {
+            let mut text = text.to_owned();
+            scrubber.clean(&mut text);
+            text
+        };
+        if let Some(plugin) = trace.plugin.as_ref().filter(|_| tracing::enabled!(target: GUEST_LOG, tracing::Level::DEBUG)) {
+            for line in &plugin.logs {
+                tracing::debug!(
+                    target: GUEST_LOG,
+                    project,
+                    webhook,
+                    plugin_version = plugin.version,
+                    level = ?line.level,
+                    "{}",
+                    LogText(&shown(&line.message))
+                );
+            }
+        }
         match result {
             Ok(replies) => {
                 trace.replies = replies;
@@ -69,9 +94,9 @@ impl Pipeline {
                     webhook,
                     plugin_version = prepared.plugin.as_ref().map(|plugin| plugin.version),
                     stage = error.stage,
-                    code = %error.code,
+                    code = %LogText(&error.code),
                     "webhook failed: {}",
-                    error.message
+                    LogText(&shown(&error.message))
                 );
                 let text = prepared.compiled.render_failure(&call.builtins());
                 trace.replies = vec![Reply::text(text)];
@@ -224,6 +249,10 @@ fn call_limits(operator: &Limits, webhook: &WebhookLimits) -> CallLimits {
     lower(&mut limits.memory_bytes, webhook.plugin_memory_bytes);
     lower(&mut limits.output_bytes, webhook.plugin_output_bytes);
     lower(&mut limits.log_bytes, webhook.plugin_log_bytes);
+    lower(&mut limits.max_variables, webhook.plugin_max_variables);
+    lower(&mut limits.max_replies, webhook.plugin_max_replies);
+    lower(&mut limits.max_buttons, webhook.plugin_max_buttons);
+    lower(&mut limits.max_log_lines, webhook.plugin_max_log_lines);
     limits
 }
 

@@ -2,6 +2,7 @@
 //! calls it, and so could any other front end.
 
 mod cache;
+mod console;
 mod execute;
 mod trace;
 
@@ -17,6 +18,7 @@ use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::store::{Fallback, SharedStore, StoreError, Turn};
 use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
+pub use console::CONSOLE_ANSWER_BYTES;
 pub use trace::{Outcome, WebhookTrace};
 
 /// Said when a project has no fallback configured: the user still gets an answer.
@@ -137,7 +139,7 @@ impl Pipeline {
     }
 
     /// The test console: runs the webhook as a fallback would, records nothing, and answers
-    /// the whole trace with secrets scrubbed.
+    /// the whole trace with secrets scrubbed, each part cut to fit `CONSOLE_ANSWER_BYTES`.
     pub async fn test_webhook(
         &self,
         project: &str,
@@ -148,6 +150,7 @@ impl Pipeline {
         let secrets = self.store.secrets(project).await?;
         let mut trace = self.execute(project, webhook, latest_message, send_id, &secrets).await?;
         trace.scrub(&secrets);
+        trace.fit_for_console();
         Ok(trace)
     }
 

@@ -22,7 +22,7 @@ pub use cache::{LoadSource, LoadedPlugin, sha256};
 pub use call::ReusedInstance;
 pub use call::{PluginCall, PluginOutput, PluginTimings};
 pub use error::{Hook, PluginError};
-pub use limits::CallLimits;
+pub use limits::{CallLimits, ITEM_OVERHEAD_BYTES};
 
 use crate::model::LogLine;
 
@@ -113,7 +113,7 @@ impl PluginRuntime {
     /// busy guest shares a worker thread rather than holding it.
     pub async fn run(&self, plugin: &Arc<LoadedPlugin>, call: PluginCall, limits: &CallLimits) -> PluginRun {
         let limits = limits.clamp_to(&self.inner.max_limits);
-        let log = logs::CallLog::new(limits.log_bytes);
+        let log = logs::CallLog::new(limits.log_bytes, limits.max_log_lines);
         let mut timings = PluginTimings::default();
         let result = match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
             Ok(Ok(_slot)) => call::call(&self.inner.engine, plugin, call, &limits, &log, &mut timings).await,
