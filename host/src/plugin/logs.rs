@@ -83,32 +83,30 @@ impl CallLog {
         Ok(())
     }
 
-    /// Bytes are charged as they arrive and each newline as it is met, so one write of 64 KiB
-    /// of bare newlines stops at the line limit rather than making 65,536 lines first.
+    /// Each line is charged as its newline is met (count, overhead and bytes), so one write of
+    /// 64 KiB of bare newlines stops at the line limit rather than making 65,536 lines first.
     pub fn write(&self, stream: Stream, bytes: &[u8]) -> Result<(), LogBudgetExceeded> {
         let mut buf = self.lock();
-        buf.spend(bytes.len())?;
         let buf = &mut *buf;
-        if let Stream::Stderr = stream {
-            buf.stderr.push_str(&String::from_utf8_lossy(bytes));
-        }
+        let level = match stream {
+            Stream::Stdout => LogLevel::Info,
+            Stream::Stderr => LogLevel::Warn,
+        };
         let mut rest = bytes;
         while let Some(end) = rest.iter().position(|b| *b == b'\n') {
-            let (tail, level) = match stream {
-                Stream::Stdout => (&mut buf.stdout_tail, LogLevel::Info),
-                Stream::Stderr => (&mut buf.stderr_tail, LogLevel::Warn),
-            };
+            buf.new_line()?;
+            buf.spend(end + 1)?;
+            buf.keep_stderr(stream, &rest[..=end]);
+            let tail = buf.tail(stream);
             tail.extend_from_slice(&rest[..end]);
             let line = std::mem::take(tail);
             rest = &rest[end + 1..];
-            buf.new_line()?;
             let message = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
             buf.lines.push(LogLine { level, message });
         }
-        match stream {
-            Stream::Stdout => buf.stdout_tail.extend_from_slice(rest),
-            Stream::Stderr => buf.stderr_tail.extend_from_slice(rest),
-        }
+        buf.spend(rest.len())?;
+        buf.keep_stderr(stream, rest);
+        buf.tail(stream).extend_from_slice(rest);
         Ok(())
     }
 
@@ -162,6 +160,21 @@ impl LogBuffer {
         }
         self.used = used;
         Ok(())
+    }
+
+    /// Bytes after the last newline of `stream`.
+    fn tail(&mut self, stream: Stream) -> &mut Vec<u8> {
+        match stream {
+            Stream::Stdout => &mut self.stdout_tail,
+            Stream::Stderr => &mut self.stderr_tail,
+        }
+    }
+
+    /// Keeps what stderr received (already charged to the budget) for `panic_message`.
+    fn keep_stderr(&mut self, stream: Stream, bytes: &[u8]) {
+        if let Stream::Stderr = stream {
+            self.stderr.push_str(&String::from_utf8_lossy(bytes));
+        }
     }
 
     /// Charges one more line: its place in the count and its overhead in bytes.
@@ -268,7 +281,7 @@ mod tests {
         }
         assert!(matches!(log.log(LogLevel::Info, String::new()), Err(LogBudgetExceeded::Lines { limit: 3 })));
 
-        let log = CallLog::new(1 << 20, 1000);
+        let log = CallLog::new(64 * 1024, 1000);
         let newlines = vec![b'\n'; 64 * 1024];
         let error = log.write(Stream::Stdout, &newlines).expect_err("one write of newlines is cut");
         assert!(matches!(error, LogBudgetExceeded::Lines { limit: 1000 }), "{error:?}");
