@@ -108,6 +108,28 @@ async fn each_flood_of_empty_items_ends_with_its_own_code() {
 }
 
 #[tokio::test]
+async fn the_console_cuts_what_the_chat_answers_whole() {
+    let (host, _upstream, key, _dir) = host_with_hostile("fit", json!({})).await;
+    // Logs, variables and replies each just within their limits, all control characters: as
+    // JSON, about 850 KiB.
+    let message = "control-max control-replies";
+    let (trace, size) = console(&host, "fit", &key, message).await;
+    assert_eq!(trace["outcome"], "success", "{}", trace["error"]);
+    assert!(size < CONSOLE_ANSWER_BYTES, "the console answered {size} bytes");
+    let clipped: Vec<&str> =
+        trace["clipped"].as_array().map(|parts| parts.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    for part in ["plugin.logs", "variables", "replies"] {
+        assert!(clipped.contains(&part), "{part} is marked as cut: {clipped:?}");
+    }
+
+    let answer = host.chat("fit", &key, "user", message).await;
+    let replies = answer["replies"].as_array().expect("replies");
+    assert_eq!(replies.len(), 10, "the chat answers every reply");
+    assert!(replies.iter().all(|reply| reply["text"].as_str().map(str::len) == Some(5000)));
+    assert!(replies.iter().all(|reply| reply["buttons"].as_array().map(Vec::len) == Some(5)));
+}
+
+#[tokio::test]
 async fn a_webhook_lowers_the_counts() {
     let limits = json!({"plugin_max_buttons": 0, "plugin_max_log_lines": 1, "plugin_max_replies": 1});
     let (host, _upstream, key, _dir) = host_with_hostile("counts", limits).await;

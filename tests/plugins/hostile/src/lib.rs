@@ -113,6 +113,23 @@ fn behave(mode: &str) -> Result<Outcome, PluginError> {
         "forge-error" => return Err(PluginError::new(FORGED)),
         "forge-panic" => panic!("{FORGED}"),
         "bad-name" => Variables::new().with("reply", "ok").with("a.b", "dotted"),
+        // Just within every limit, in control characters (six bytes each in JSON): the test
+        // console must still answer small, and the chat whole.
+        "control-max" => {
+            let line = "\u{1}".repeat(50);
+            for _ in 0..900 {
+                log::info(&line);
+            }
+            let value = "\u{1}".repeat(250);
+            let mut vars: Variables = (0..200).map(|i| (format!("c{i}"), value.clone())).collect();
+            vars.insert("reply", "ok from hostile");
+            vars
+        }
+        "control-replies" => {
+            let label = "\u{1}".repeat(100);
+            let reply = (0..5).fold(Reply::text("\u{1}".repeat(5000)), |reply, _| reply.button(&label, &label));
+            return Ok(Outcome::Replies(vec![reply; 10]));
+        }
         other => return Err(PluginError::new(format!("hostile: unknown mode `{other}`"))),
     };
     Ok(Outcome::Variables(vars))
