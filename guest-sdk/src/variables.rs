@@ -12,7 +12,8 @@ pub fn is_valid_variable_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     match bytes.first() {
         Some(first) if first.is_ascii_alphabetic() || *first == b'_' => {
-            bytes.len() <= MAX_VARIABLE_NAME_LEN && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            bytes.len() <= MAX_VARIABLE_NAME_LEN
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
         }
         _ => false,
     }

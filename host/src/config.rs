@@ -322,7 +322,9 @@ mod tests {
         let config = Config::load(None, |name| (name == "FALLBACK_PLUGIN_MAX_REPLIES").then(|| "3".into()))
             .expect("loads");
         assert_eq!(config.limits.plugin_max_replies, 3);
-        for key in ["FALLBACK_PLUGIN_MAX_VARIABLES", "FALLBACK_PLUGIN_MAX_REPLIES", "FALLBACK_PLUGIN_MAX_LOG_LINES"] {
+        for key in
+            ["FALLBACK_PLUGIN_MAX_VARIABLES", "FALLBACK_PLUGIN_MAX_REPLIES", "FALLBACK_PLUGIN_MAX_LOG_LINES"]
+        {
             let error = Config::load(None, |name| (name == key).then(|| "0".into())).expect_err(key);
             assert!(error.to_string().contains(&key["FALLBACK_".len()..].to_lowercase()), "{error}");
         }

@@ -50,7 +50,12 @@ async fn host_with_hostile(project: &str, limits: Value) -> (TestHost, Upstream,
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{project}/fallback"), Some(&key), Some(json!({"webhook": "answers"})))
+        .call(
+            "PUT",
+            &format!("/v1/projects/{project}/fallback"),
+            Some(&key),
+            Some(json!({"webhook": "answers"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     host.upload_plugin(project, &key, "answers", wasm::read(wasm::HOSTILE)).await;
@@ -103,7 +108,11 @@ async fn each_flood_of_empty_items_ends_with_its_own_code() {
         assert_eq!(next["replies"][0]["text"], "ok from hostile", "after {message}");
     }
     let (trace, _) = console(&host, "floods", &key, "log-calls").await;
-    assert_eq!(trace["plugin"]["logs"].as_array().map(Vec::len), Some(1000), "the lines within the count are kept");
+    assert_eq!(
+        trace["plugin"]["logs"].as_array().map(Vec::len),
+        Some(1000),
+        "the lines within the count are kept"
+    );
     assert!(trace["error"]["message"].as_str().unwrap_or("").contains("1000 lines"), "{}", trace["error"]);
 }
 
@@ -116,8 +125,10 @@ async fn the_console_cuts_what_the_chat_answers_whole() {
     let (trace, size) = console(&host, "fit", &key, message).await;
     assert_eq!(trace["outcome"], "success", "{}", trace["error"]);
     assert!(size < CONSOLE_ANSWER_BYTES, "the console answered {size} bytes");
-    let clipped: Vec<&str> =
-        trace["clipped"].as_array().map(|parts| parts.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let clipped: Vec<&str> = trace["clipped"]
+        .as_array()
+        .map(|parts| parts.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for part in ["plugin.logs", "variables", "replies"] {
         assert!(clipped.contains(&part), "{part} is marked as cut: {clipped:?}");
     }
@@ -161,8 +172,28 @@ fn the_host_and_the_sdk_agree_on_variable_names() {
     let longest = "a".repeat(VarName::MAX_LEN);
     let too_long = "a".repeat(VarName::MAX_LEN + 1);
     let names = [
-        "reply", "_", "A_1", "_9", "a9_Z", "", "1a", "9", "a.b", "secret.key", "secret", "a-b", "-a", "a b",
-        " a", "a\n", "é", "aé", "a{b}", "a$", &longest, &too_long,
+        "reply",
+        "_",
+        "A_1",
+        "_9",
+        "a9_Z",
+        "",
+        "1a",
+        "9",
+        "a.b",
+        "secret.key",
+        "secret",
+        "a-b",
+        "-a",
+        "a b",
+        " a",
+        "a\n",
+        "é",
+        "aé",
+        "a{b}",
+        "a$",
+        &longest,
+        &too_long,
     ];
     for name in names {
         assert_eq!(
@@ -210,7 +241,11 @@ impl Served {
             assert!(read > 0, "serve ended before listening: {:?}", lines.lock().expect("lines"));
             lines.lock().expect("lines").push(line.clone());
             if let Some(at) = line.find("address=") {
-                break line[at + "address=".len()..].split_whitespace().next().unwrap_or_default().to_string();
+                break line[at + "address=".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
             }
         };
         let kept = lines.clone();

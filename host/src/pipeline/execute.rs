@@ -70,7 +70,9 @@ impl Pipeline {
             scrubber.clean(&mut text);
             text
         };
-        if let Some(plugin) = trace.plugin.as_ref().filter(|_| tracing::enabled!(target: GUEST_LOG, tracing::Level::DEBUG)) {
+        if let Some(plugin) =
+            trace.plugin.as_ref().filter(|_| tracing::enabled!(target: GUEST_LOG, tracing::Level::DEBUG))
+        {
             for line in &plugin.logs {
                 tracing::debug!(
                     target: GUEST_LOG,

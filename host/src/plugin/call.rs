@@ -368,7 +368,9 @@ mod tests {
 
     fn replies(n: usize, buttons: usize) -> Vec<bindings::Reply> {
         let button = bindings::Button { label: String::new(), payload: String::new() };
-        (0..n).map(|_| bindings::Reply { text: String::new(), buttons: vec![button.clone(); buttons] }).collect()
+        (0..n)
+            .map(|_| bindings::Reply { text: String::new(), buttons: vec![button.clone(); buttons] })
+            .collect()
     }
 
     #[test]

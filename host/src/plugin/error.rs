@@ -104,7 +104,9 @@ impl PluginError {
             PluginError::Timeout { .. } => "plugin_timeout",
             PluginError::OutOfFuel { .. } => "plugin_out_of_fuel",
             PluginError::MemoryLimit { .. } => "plugin_memory_limit",
-            PluginError::OutputTooLarge { .. } | PluginError::LiftTooLarge { .. } => "plugin_output_too_large",
+            PluginError::OutputTooLarge { .. } | PluginError::LiftTooLarge { .. } => {
+                "plugin_output_too_large"
+            }
             PluginError::TooManyVariables { .. } => "plugin_too_many_variables",
             PluginError::TooManyReplies { .. } => "plugin_too_many_replies",
             PluginError::TooManyButtons { .. } => "plugin_too_many_buttons",

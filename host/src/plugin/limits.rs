@@ -84,8 +84,11 @@ impl CallLimits {
         let replies = self.max_replies.saturating_mul(size_of::<Reply>().saturating_add(buttons));
         // Slack for the result wrapper and for one stdout write (`logs::WRITE_PERMIT`).
         const SLACK: usize = 64 * 1024;
-        let valid =
-            self.output_bytes.max(self.log_bytes).saturating_add(variables.max(replies)).saturating_add(SLACK);
+        let valid = self
+            .output_bytes
+            .max(self.log_bytes)
+            .saturating_add(variables.max(replies))
+            .saturating_add(SLACK);
         valid.max(self.memory_bytes / 4)
     }
 }

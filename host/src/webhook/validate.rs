@@ -13,10 +13,10 @@ use serde_json_path::JsonPath;
 
 use super::CompiledWebhook;
 use super::builtins::{BUILTIN_NAMES, is_builtin};
+use super::field_path::path_key;
 use super::mapping::CompiledExtract;
 use super::request::{CompiledBody, JsonTemplate};
 use super::spec::{BodySpec, WebhookLimits, WebhookSpec};
-use super::field_path::path_key;
 use super::template::{Encoding, Template, is_forbidden_in_header, secret_name};
 use crate::config::Limits;
 use crate::varname::VarName;
@@ -170,10 +170,18 @@ impl Checker {
             ("limits.plugin_output_bytes", limits.plugin_output_bytes, bytes(operator.plugin_output_bytes)),
             ("limits.plugin_log_bytes", limits.plugin_log_bytes, bytes(operator.plugin_log_bytes)),
             ("limits.response_body_bytes", limits.response_body_bytes, bytes(operator.upstream_body_bytes)),
-            ("limits.plugin_max_variables", limits.plugin_max_variables, bytes(operator.plugin_max_variables)),
+            (
+                "limits.plugin_max_variables",
+                limits.plugin_max_variables,
+                bytes(operator.plugin_max_variables),
+            ),
             ("limits.plugin_max_replies", limits.plugin_max_replies, bytes(operator.plugin_max_replies)),
             ("limits.plugin_max_buttons", limits.plugin_max_buttons, bytes(operator.plugin_max_buttons)),
-            ("limits.plugin_max_log_lines", limits.plugin_max_log_lines, bytes(operator.plugin_max_log_lines)),
+            (
+                "limits.plugin_max_log_lines",
+                limits.plugin_max_log_lines,
+                bytes(operator.plugin_max_log_lines),
+            ),
         ];
         for (field, value, max) in checks {
             // Replies without buttons are a sensible choice; zero of anything else is not.
@@ -509,7 +517,11 @@ mod tests {
             "limits.plugin_max_replies",
             "between 1 and 10",
         );
-        assert_one(json!({"limits": {"plugin_max_log_lines": 0}}), "limits.plugin_max_log_lines", "between 1");
+        assert_one(
+            json!({"limits": {"plugin_max_log_lines": 0}}),
+            "limits.plugin_max_log_lines",
+            "between 1",
+        );
         let counts = json!({"limits": {"plugin_max_variables": 3, "plugin_max_buttons": 0, "plugin_max_log_lines": 5}});
         assert!(validate(&example(counts), &ValidationLimits::default()).is_ok());
         let many: serde_json::Map<String, Value> =

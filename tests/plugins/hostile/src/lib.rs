@@ -127,7 +127,8 @@ fn behave(mode: &str) -> Result<Outcome, PluginError> {
         }
         "control-replies" => {
             let label = "\u{1}".repeat(100);
-            let reply = (0..5).fold(Reply::text("\u{1}".repeat(5000)), |reply, _| reply.button(&label, &label));
+            let reply =
+                (0..5).fold(Reply::text("\u{1}".repeat(5000)), |reply, _| reply.button(&label, &label));
             return Ok(Outcome::Replies(vec![reply; 10]));
         }
         other => return Err(PluginError::new(format!("hostile: unknown mode `{other}`"))),
