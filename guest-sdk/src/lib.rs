@@ -4,8 +4,8 @@
 //! A plugin turns the upstream webhook response into variables ([`Plugin::extract`]) and,
 //! optionally, the variables into replies ([`Plugin::format`]). Both hooks have defaults (no extra
 //! variables; the webhook's success template), so a plugin implements only what it changes. The
-//! host runs each webhook execution in a fresh, sandboxed instance: no network, files,
-//! environment or clock, bounded time, memory and output.
+//! host runs each webhook execution in a fresh, sandboxed instance: no network, files or
+//! environment (WASI's clocks and random numbers are there), bounded time, memory and output.
 //!
 //! ```no_run
 //! use guest_sdk::serde::Deserialize;
@@ -62,6 +62,13 @@
 //!   `#[serde(crate = "guest_sdk::serde")]` because the plugin crate has no `serde` of its own.
 //! - Unit-test the logic natively with `cargo test`: [`Response::new`] and [`Context`]'s `with_*`
 //!   builders make inputs; [`log`] prints to stderr there.
+//! - Outputs are bounded by structure as well as bytes (operator defaults, which a webhook may
+//!   lower): at most 256 [`Variables`], 10 replies of 10 buttons each, 1,000 [`log`] lines
+//!   (stdout and stderr lines included), and 64 KiB each for variables, replies and logs, every
+//!   item counting 16 bytes beside its text. Past any of them the call fails with the webhook's
+//!   failure text, and the test console names the limit.
+//! - An upstream body over the host's read cap (1 MiB by default) is never cut and handed to
+//!   you: the webhook fails before the plugin runs.
 //! - A panic traps the instance: the call fails with the webhook's failure text, and the panic
 //!   message reaches the call's log. Prefer returning a [`PluginError`] that says what to fix.
 
@@ -85,7 +92,7 @@ pub use context::Context;
 pub use error::PluginError;
 pub use reply::{Button, Reply};
 pub use response::Response;
-pub use variables::Variables;
+pub use variables::{MAX_VARIABLE_NAME_LEN, Variables, is_valid_variable_name};
 
 pub use serde;
 pub use serde_json;

@@ -1,7 +1,9 @@
 //! `log`: lines for the call's log, shown in the test console and the host's logs.
 //!
-//! The host caps a call's total log size (64 KiB by default) and fails the call past it, so log
-//! what helps a bot builder debug, not every byte. Outside WebAssembly (a plugin's native unit
+//! The host caps a call's log at 1,000 lines and 64 KiB (each line counting its message plus 16
+//! bytes; stdout and stderr lines count too) and fails the call at the first line past either,
+//! so log what helps a bot builder debug, not every byte. The host's own log shows the lines at
+//! debug level with control characters escaped. Outside WebAssembly (a plugin's native unit
 //! tests) lines go to stderr, which the test harness captures.
 
 #[derive(Debug, Clone, Copy)]

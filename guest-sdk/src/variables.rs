@@ -2,10 +2,28 @@
 
 use std::collections::BTreeMap;
 
+/// Longest variable name, in bytes.
+pub const MAX_VARIABLE_NAME_LEN: usize = 64;
+
+/// Whether the host accepts `name` as a variable name: `[A-Za-z_][A-Za-z0-9_]{0,63}`. A `.` is
+/// never part of one, so a template's `{secret.NAME}` cannot be confused with a variable.
+/// The host applies the very same rule (the repository's tests check both agree).
+pub fn is_valid_variable_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    match bytes.first() {
+        Some(first) if first.is_ascii_alphabetic() || *first == b'_' => {
+            bytes.len() <= MAX_VARIABLE_NAME_LEN
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        }
+        _ => false,
+    }
+}
+
 /// Variables by name, kept sorted by name (as the host keeps them) so output is stable.
 ///
-/// Names should match `[A-Za-z_][A-Za-z0-9_.-]*`; the host checks them, and the total size,
-/// when the hook returns.
+/// Names must pass [`is_valid_variable_name`]. When the hook returns, the host checks every
+/// name, the count (256 by default) and the size (64 KiB by default, each variable counting
+/// name + value + 16 bytes); past any, the call fails with the webhook's failure text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Variables {
     entries: BTreeMap<String, String>,
@@ -80,6 +98,18 @@ mod tests {
         assert_eq!(vars.len(), 2);
         assert!(!vars.is_empty());
         assert!(Variables::new().is_empty());
+    }
+
+    #[test]
+    fn variable_names() {
+        let longest = "a".repeat(MAX_VARIABLE_NAME_LEN);
+        for good in ["reply", "_", "A_1", longest.as_str()] {
+            assert!(is_valid_variable_name(good), "{good}");
+        }
+        let too_long = "a".repeat(MAX_VARIABLE_NAME_LEN + 1);
+        for bad in ["", "1a", "a.b", "a-b", "é", too_long.as_str()] {
+            assert!(!is_valid_variable_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -74,6 +74,16 @@ pub struct Limits {
     pub chat_rate_per_second: u32,
     /// Requests a project may save up; 0 means one second's worth of the rate.
     pub chat_rate_burst: u32,
+    // -- Plugin output counted by structure (issue 7, outputs and logs): each item also costs
+    // -- `plugin::ITEM_OVERHEAD_BYTES` against `plugin_output_bytes` / `plugin_log_bytes`.
+    /// Variables one `extract` may return.
+    pub plugin_max_variables: usize,
+    /// Replies one `format` may return.
+    pub plugin_max_replies: usize,
+    /// Buttons on one reply.
+    pub plugin_max_buttons: usize,
+    /// Log lines (`host.log` calls and stdout/stderr lines together) per call.
+    pub plugin_max_log_lines: usize,
 }
 
 impl Default for Limits {
@@ -96,6 +106,10 @@ impl Default for Limits {
             plugin_slots_per_project: 8,
             chat_rate_per_second: 0,
             chat_rate_burst: 0,
+            plugin_max_variables: 256,
+            plugin_max_replies: 10,
+            plugin_max_buttons: 10,
+            plugin_max_log_lines: 1000,
         }
     }
 }
@@ -149,6 +163,11 @@ pub struct FileConfig {
     pub plugin_slots_per_project: Option<u32>,
     pub chat_rate_per_second: Option<u32>,
     pub chat_rate_burst: Option<u32>,
+    // Plugin output counted by structure.
+    pub plugin_max_variables: Option<usize>,
+    pub plugin_max_replies: Option<usize>,
+    pub plugin_max_buttons: Option<usize>,
+    pub plugin_max_log_lines: Option<usize>,
 }
 
 impl Config {
@@ -219,6 +238,10 @@ impl FileConfig {
             plugin_slots_per_project => "FALLBACK_PLUGIN_SLOTS_PER_PROJECT",
             chat_rate_per_second => "FALLBACK_CHAT_RATE_PER_SECOND",
             chat_rate_burst => "FALLBACK_CHAT_RATE_BURST",
+            plugin_max_variables => "FALLBACK_PLUGIN_MAX_VARIABLES",
+            plugin_max_replies => "FALLBACK_PLUGIN_MAX_REPLIES",
+            plugin_max_buttons => "FALLBACK_PLUGIN_MAX_BUTTONS",
+            plugin_max_log_lines => "FALLBACK_PLUGIN_MAX_LOG_LINES",
         );
         if let Some(token) = env("FALLBACK_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()) {
             self.admin_token = Some(token.trim().to_string());
@@ -256,6 +279,10 @@ impl FileConfig {
             plugin_slots_per_project: self.plugin_slots_per_project.unwrap_or(d.plugin_slots_per_project),
             chat_rate_per_second: self.chat_rate_per_second.unwrap_or(d.chat_rate_per_second),
             chat_rate_burst: self.chat_rate_burst.unwrap_or(d.chat_rate_burst),
+            plugin_max_variables: self.plugin_max_variables.unwrap_or(d.plugin_max_variables),
+            plugin_max_replies: self.plugin_max_replies.unwrap_or(d.plugin_max_replies),
+            plugin_max_buttons: self.plugin_max_buttons.unwrap_or(d.plugin_max_buttons),
+            plugin_max_log_lines: self.plugin_max_log_lines.unwrap_or(d.plugin_max_log_lines),
         };
         limits.check()?;
         Ok(Config {
@@ -285,6 +312,9 @@ impl Limits {
             ("webhook_max_in_flight_per_project", self.webhook_max_in_flight_per_project),
             ("webhook_max_in_flight", self.webhook_max_in_flight),
             ("plugin_slots_per_project", self.plugin_slots_per_project as usize),
+            ("plugin_max_variables", self.plugin_max_variables),
+            ("plugin_max_replies", self.plugin_max_replies),
+            ("plugin_max_log_lines", self.plugin_max_log_lines),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -324,6 +354,12 @@ mod tests {
         assert_eq!(config.limits.webhook_max_in_flight_per_project, 64);
         assert_eq!(config.limits.webhook_max_in_flight, 1024);
         assert_eq!(config.limits.chat_rate_per_second, 0, "the rate limit is off by default");
+        let limits = &config.limits;
+        assert_eq!(
+            (limits.plugin_max_variables, limits.plugin_max_replies, limits.plugin_max_buttons),
+            (256, 10, 10)
+        );
+        assert_eq!(limits.plugin_max_log_lines, 1000);
     }
 
     #[test]
@@ -341,6 +377,23 @@ mod tests {
         })
         .expect_err("refused");
         assert!(error.to_string().contains("webhook_max_in_flight_per_project"), "{error}");
+    }
+
+    #[test]
+    fn output_counts_are_settable_and_must_be_positive() {
+        let config = Config::load(None, |name| (name == "FALLBACK_PLUGIN_MAX_REPLIES").then(|| "3".into()))
+            .expect("loads");
+        assert_eq!(config.limits.plugin_max_replies, 3);
+        for key in
+            ["FALLBACK_PLUGIN_MAX_VARIABLES", "FALLBACK_PLUGIN_MAX_REPLIES", "FALLBACK_PLUGIN_MAX_LOG_LINES"]
+        {
+            let error = Config::load(None, |name| (name == key).then(|| "0".into())).expect_err(key);
+            assert!(error.to_string().contains(&key["FALLBACK_".len()..].to_lowercase()), "{error}");
+        }
+        // No buttons at all is a valid choice: replies are then text only.
+        let config = Config::load(None, |name| (name == "FALLBACK_PLUGIN_MAX_BUTTONS").then(|| "0".into()))
+            .expect("loads");
+        assert_eq!(config.limits.plugin_max_buttons, 0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::log_text::LogText;
 use crate::model::{LogLevel, LogLine, PluginContext, UpstreamResponse};
 use crate::plugin::{
     CallLimits, LoadedPlugin, PluginCall, PluginRun, PluginRuntime, PluginTimings, RuntimeOptions,
@@ -66,7 +67,8 @@ pub fn execute(cmd: PluginCommand) -> ExitCode {
         }
         Err((report, error)) => {
             print!("{report}");
-            eprintln!("error: {error}");
+            // The error may quote the plugin's own text: shown escaped, on one line.
+            eprintln!("error: {}", LogText(&error.to_string()));
             ExitCode::FAILURE
         }
     }
@@ -149,7 +151,8 @@ fn run(
                     for (i, reply) in replies.iter().enumerate() {
                         let _ = writeln!(report, "  {}. {:?}", i + 1, reply.text);
                         for button in &reply.buttons {
-                            let _ = writeln!(report, "     [{}] -> {:?}", button.label, button.payload);
+                            let _ =
+                                writeln!(report, "     [{}] -> {:?}", LogText(&button.label), button.payload);
                         }
                     }
                 }
@@ -187,6 +190,9 @@ fn write_logs(report: &mut String, logs: &[LogLine]) {
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
         };
-        let _ = writeln!(report, "  [{level}] {}", line.message.replace('\n', "\n    "));
+        // Continuation lines indented, every other control character escaped: a plugin's text
+        // must not drive the author's terminal.
+        let shown: Vec<String> = line.message.split('\n').map(|part| LogText(part).to_string()).collect();
+        let _ = writeln!(report, "  [{level}] {}", shown.join("\n    "));
     }
 }

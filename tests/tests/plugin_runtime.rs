@@ -301,16 +301,20 @@ async fn unbounded_recursion_traps() {
 
 #[tokio::test]
 async fn oversized_variables_are_refused() {
-    for mode in ["huge-output", "many-variables"] {
-        let (error, _) = hostile_extract_with(mode, &unhurried()).await;
-        match error {
-            PluginError::OutputTooLarge { hook: Hook::Extract, size, limit } => {
-                assert_eq!(limit, CallLimits::default().output_bytes);
-                assert!(size > limit, "{mode}: {size} <= {limit}");
-            }
-            other => panic!("{mode}: expected OutputTooLarge, got {other:?}"),
+    let (error, _) = hostile_extract_with("huge-output", &unhurried()).await;
+    match error {
+        PluginError::OutputTooLarge { hook: Hook::Extract, size, limit } => {
+            assert_eq!(limit, CallLimits::default().output_bytes);
+            assert!(size > limit, "{size} <= {limit}");
         }
+        other => panic!("expected OutputTooLarge, got {other:?}"),
     }
+    // 100,000 variables are refused by their count before their bytes are even added up.
+    let (error, _) = hostile_extract_with("many-variables", &unhurried()).await;
+    assert!(
+        matches!(error, PluginError::TooManyVariables { count: 100_000, limit: 256 }),
+        "expected TooManyVariables, got {error:?}"
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::log_text::LogText;
 use crate::pipeline::PipelineError;
 use crate::store::StoreError;
 
@@ -72,7 +73,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if let Self::Internal(cause) = &self {
-            tracing::error!(error = format!("{cause:#}"), "request failed");
+            // A cause may quote a plugin's or an upstream's text.
+            tracing::error!(error = %LogText(&format!("{cause:#}")), "request failed");
         }
         let mut error = json!({ "code": code, "message": self.to_string() });
         if let Self::Unprocessable { details: Some(details), .. } = &self {

@@ -22,6 +22,7 @@ use super::resolver::PolicyResolver;
 use super::retry::{backoff, is_idempotent, is_retryable_status};
 use super::roots::client_config;
 use super::{ClientOptions, OutboundRequest};
+use crate::log_text::LogText;
 use crate::model::UpstreamResponse;
 
 type Connector = HttpsConnector<HttpConnector<PolicyResolver>>;
@@ -100,7 +101,8 @@ impl OutboundClient {
                 }
                 Err(err) => {
                     tracing::Span::current().record("error", err.code());
-                    tracing::debug!(error = %err, "outbound call failed");
+                    // The error may quote what the upstream sent.
+                    tracing::debug!(error = %LogText(&err.to_string()), "outbound call failed");
                 }
             }
             result

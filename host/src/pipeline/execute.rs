@@ -16,8 +16,14 @@ use crate::webhook::{
 
 use super::cache::Prepared;
 use super::stage::Stage;
-use super::trace::{Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace};
+use super::trace::{
+    Outcome, PluginTrace, Scrubber, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace,
+};
 use super::{NO_FALLBACK_TEXT, Pipeline, PipelineError};
+use crate::log_text::LogText;
+
+/// The `tracing` target of plugins' own log lines (debug level: a call may write 1,000).
+pub const GUEST_LOG: &str = "fallback_host::plugin::guest";
 
 /// Where the user's words and the conversation are, for templates and plugins alike.
 struct Call<'a> {
@@ -63,6 +69,28 @@ impl Pipeline {
             }
             Err(error) => Err(self.unusable(error, &call).await?),
         };
+        // Plugin and upstream text reaches the host's log scrubbed of secrets and escaped.
+        let scrubber = Scrubber::new(secrets);
+        let shown = |text: &str| {
+            let mut text = text.to_owned();
+            scrubber.clean(&mut text);
+            text
+        };
+        if let Some(plugin) =
+            trace.plugin.as_ref().filter(|_| tracing::enabled!(target: GUEST_LOG, tracing::Level::DEBUG))
+        {
+            for line in &plugin.logs {
+                tracing::debug!(
+                    target: GUEST_LOG,
+                    project,
+                    webhook,
+                    plugin_version = plugin.version,
+                    level = ?line.level,
+                    "{}",
+                    LogText(&shown(&line.message))
+                );
+            }
+        }
         match result {
             Ok(replies) => {
                 trace.replies = replies;
@@ -74,9 +102,9 @@ impl Pipeline {
                     webhook,
                     plugin_version,
                     stage = %error.stage,
-                    code = %error.code,
+                    code = %LogText(&error.code),
                     "webhook failed: {}",
-                    error.message
+                    LogText(&shown(&error.message))
                 );
                 trace.replies = vec![Reply::text(text)];
                 trace.outcome = Outcome::Failure;
@@ -320,6 +348,10 @@ fn call_limits(operator: &Limits, webhook: &WebhookLimits) -> CallLimits {
     lower(&mut limits.memory_bytes, webhook.plugin_memory_bytes);
     lower(&mut limits.output_bytes, webhook.plugin_output_bytes);
     lower(&mut limits.log_bytes, webhook.plugin_log_bytes);
+    lower(&mut limits.max_variables, webhook.plugin_max_variables);
+    lower(&mut limits.max_replies, webhook.plugin_max_replies);
+    lower(&mut limits.max_buttons, webhook.plugin_max_buttons);
+    lower(&mut limits.max_log_lines, webhook.plugin_max_log_lines);
     limits
 }
 

@@ -2,6 +2,7 @@
 //! calls it, and so could any other front end.
 
 mod cache;
+mod console;
 mod execute;
 mod stage;
 mod trace;
@@ -19,6 +20,7 @@ use crate::quota::{KeyedSlots, RateLimiter, RetryAfter};
 use crate::store::{Fallback, SharedStore, StoreError, Turn};
 use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
+pub use console::CONSOLE_ANSWER_BYTES;
 pub use stage::Stage;
 pub use trace::{Outcome, TraceError, WebhookTrace};
 
@@ -154,7 +156,7 @@ impl Pipeline {
     }
 
     /// The test console: runs the webhook as a fallback would, records nothing, and answers
-    /// the whole trace with secrets scrubbed.
+    /// the whole trace with secrets scrubbed, each part cut to fit `CONSOLE_ANSWER_BYTES`.
     pub async fn test_webhook(
         &self,
         project: &str,
@@ -166,6 +168,7 @@ impl Pipeline {
         let secrets = self.store.secrets(project).await?;
         let mut trace = self.execute(project, webhook, latest_message, send_id, &secrets).await?;
         trace.scrub(&secrets);
+        trace.fit_for_console();
         Ok(trace)
     }
 

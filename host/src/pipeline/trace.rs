@@ -45,6 +45,9 @@ pub struct WebhookTrace {
     pub outcome: Outcome,
     pub error: Option<TraceError>,
     pub timings_ms: Timings,
+    /// The parts the test console cut to keep its answer small (see `console`); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clipped: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +89,34 @@ pub struct Timings {
     pub total: f64,
 }
 
+/// Replaces every secret value in a text by its `{secret.NAME}` placeholder.
+pub struct Scrubber {
+    values: Vec<(String, String)>,
+}
+
+impl Scrubber {
+    pub fn new(secrets: &BTreeMap<String, String>) -> Self {
+        let values = secrets
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (value.clone(), format!("{{secret.{name}}}")))
+            .collect();
+        Self { values }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn clean(&self, text: &mut String) {
+        for (value, placeholder) in &self.values {
+            if text.contains(value.as_str()) {
+                *text = text.replace(value.as_str(), placeholder);
+            }
+        }
+    }
+}
+
 impl WebhookTrace {
     /// A trace of nothing done yet: the failure outcome until a stage proves otherwise.
     pub fn new(webhook: &str) -> Self {
@@ -100,27 +131,18 @@ impl WebhookTrace {
             outcome: Outcome::Failure,
             error: None,
             timings_ms: Timings::default(),
+            clipped: Vec::new(),
         }
     }
 
     /// Replaces every secret value wherever upstream or a plugin may have echoed it, so the test
     /// console never shows one.
     pub fn scrub(&mut self, secrets: &BTreeMap<String, String>) {
-        let values: Vec<(&str, String)> = secrets
-            .iter()
-            .filter(|(_, value)| !value.is_empty())
-            .map(|(name, value)| (value.as_str(), format!("{{secret.{name}}}")))
-            .collect();
-        if values.is_empty() {
+        let scrubber = Scrubber::new(secrets);
+        if scrubber.is_empty() {
             return;
         }
-        let clean = |text: &mut String| {
-            for (value, placeholder) in &values {
-                if text.contains(value) {
-                    *text = text.replace(value, placeholder);
-                }
-            }
-        };
+        let clean = |text: &mut String| scrubber.clean(text);
         // The redacted request already hides what the templates put in; this catches a secret
         // the user typed into their message.
         if let Some(request) = &mut self.request {

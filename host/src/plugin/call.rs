@@ -12,10 +12,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::cache::LoadedPlugin;
 use super::cpu::CpuMeter;
 use super::error::{Hook, PluginError};
-use super::limits::{CallLimits, MemoryLimitExceeded, MemoryLimiter};
+use super::limits::{CallLimits, ITEM_OVERHEAD_BYTES, MemoryLimitExceeded, MemoryLimiter};
 use super::logs::{CallLog, LogBudgetExceeded, Stream};
 use crate::bindings::{self, Context, Header, HttpResponse, Level, Plugin, Variable};
 use crate::model::{Button, LogLevel, PluginContext, Reply, UpstreamResponse, Variables};
+use crate::varname::VarName;
 
 /// The input of one webhook execution's plugin call.
 #[derive(Debug, Clone, Default)]
@@ -113,6 +114,9 @@ fn new_store(engine: &Engine, limits: &CallLimits, log: &CallLog, cpu: CpuMeter)
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
+    // Bounds what the host allocates lifting any one value out of the guest (a hook's result, a
+    // log message, a stdout write) before any of our checks can run.
+    store.set_hostcall_fuel(limits.lift_bytes());
     // Every tick the guest yields to the async runtime (so it never holds a worker thread for
     // long; a long runner also waits for its turn) and traps once its deadline has passed.
     store.epoch_deadline_callback(|mut ctx| {
@@ -142,14 +146,25 @@ async fn bounded<T>(
 ) -> Result<T, PluginError> {
     match tokio::time::timeout(limits.timeout, step).await {
         Err(_) => Err(PluginError::Timeout { hook }),
-        Ok(Err(error)) => Err(classify(hook, error, log)),
+        Ok(Err(error)) => Err(classify(hook, error, log, limits.lift_bytes())),
         Ok(Ok(value)) => Ok(value),
     }
 }
 
-fn classify(hook: Hook, error: wasmtime::Error, log: &CallLog) -> PluginError {
-    if let Some(e) = error.downcast_ref::<LogBudgetExceeded>() {
-        return PluginError::LogTooLarge { limit: e.limit };
+/// Wasmtime's refusal to lift more than the store's hostcall fuel. Its error type is private, so
+/// it is known by its message; `tests/tests/plugin_output.rs` fails if a wasmtime upgrade changes it.
+fn is_lift_refused(error: &wasmtime::Error) -> bool {
+    error.chain().any(|cause| cause.to_string().contains("fuel allocated for hostcalls has been exhausted"))
+}
+
+fn classify(hook: Hook, error: wasmtime::Error, log: &CallLog, lift_limit: usize) -> PluginError {
+    match error.downcast_ref::<LogBudgetExceeded>() {
+        Some(LogBudgetExceeded::Bytes { limit }) => return PluginError::LogTooLarge { limit: *limit },
+        Some(LogBudgetExceeded::Lines { limit }) => return PluginError::TooManyLogLines { limit: *limit },
+        None => {}
+    }
+    if is_lift_refused(&error) {
+        return PluginError::LiftTooLarge { hook, limit: lift_limit };
     }
     if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
         return PluginError::MemoryLimit { hook };
@@ -274,7 +289,7 @@ impl ReusedInstance {
         plugin: &LoadedPlugin,
         limits: CallLimits,
     ) -> Result<Self, PluginError> {
-        let log = CallLog::new(limits.log_bytes);
+        let log = CallLog::new(limits.log_bytes, limits.max_log_lines);
         let mut store = new_store(engine, &limits, &log, CpuMeter::unmetered());
         let instance = instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
         Ok(Self { store, instance, limits, log })
@@ -289,28 +304,52 @@ impl ReusedInstance {
     }
 }
 
+/// The count first (no walk needed), then every name, then the bytes with each item's overhead.
 fn check_variables(variables: &[Variable], limits: &CallLimits) -> Result<(), PluginError> {
-    let size: usize = variables.iter().map(|v| v.name.len() + v.value.len()).sum();
+    if variables.len() > limits.max_variables {
+        return Err(PluginError::TooManyVariables { count: variables.len(), limit: limits.max_variables });
+    }
+    for variable in variables {
+        if let Err(problem) = VarName::parse(&variable.name) {
+            return Err(PluginError::InvalidVariableName {
+                hook: Hook::Extract,
+                name: clip(&variable.name, NAME_SHOWN_CHARS),
+                problem,
+            });
+        }
+    }
+    let size = variables.iter().map(|v| v.name.len() + v.value.len() + ITEM_OVERHEAD_BYTES).sum();
     if size > limits.output_bytes {
         return Err(PluginError::OutputTooLarge { hook: Hook::Extract, size, limit: limits.output_bytes });
     }
-    match variables.iter().find(|v| !is_variable_name(&v.name)) {
-        Some(v) => Err(PluginError::BadVariableName { hook: Hook::Extract, name: v.name.clone() }),
-        None => Ok(()),
+    Ok(())
+}
+
+/// How much of an invalid name an error repeats: enough to find it, not a plugin's 64 KiB.
+const NAME_SHOWN_CHARS: usize = 80;
+
+fn clip(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
-/// `[A-Za-z_][A-Za-z0-9_.-]*`, the names templates can reach.
-fn is_variable_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
+/// Counts (replies, then buttons per reply) before bytes, each item with its overhead.
 fn check_replies(replies: Vec<bindings::Reply>, limits: &CallLimits) -> Result<Vec<Reply>, PluginError> {
+    if replies.len() > limits.max_replies {
+        return Err(PluginError::TooManyReplies { count: replies.len(), limit: limits.max_replies });
+    }
+    if let Some((reply, r)) = replies.iter().enumerate().find(|(_, r)| r.buttons.len() > limits.max_buttons) {
+        return Err(PluginError::TooManyButtons { reply, count: r.buttons.len(), limit: limits.max_buttons });
+    }
     let size: usize = replies
         .iter()
-        .map(|r| r.text.len() + r.buttons.iter().map(|b| b.label.len() + b.payload.len()).sum::<usize>())
+        .map(|r| {
+            let buttons: usize =
+                r.buttons.iter().map(|b| b.label.len() + b.payload.len() + ITEM_OVERHEAD_BYTES).sum();
+            r.text.len() + ITEM_OVERHEAD_BYTES + buttons
+        })
         .sum();
     if size > limits.output_bytes {
         return Err(PluginError::OutputTooLarge { hook: Hook::Format, size, limit: limits.output_bytes });
@@ -326,15 +365,53 @@ fn check_replies(replies: Vec<bindings::Reply>, limits: &CallLimits) -> Result<V
 
 #[cfg(test)]
 mod tests {
-    use super::is_variable_name;
+    use super::*;
+
+    fn variables(n: usize, name: &str, value: &str) -> Vec<Variable> {
+        (0..n).map(|_| Variable { name: name.into(), value: value.into() }).collect()
+    }
+
+    fn replies(n: usize, buttons: usize) -> Vec<bindings::Reply> {
+        let button = bindings::Button { label: String::new(), payload: String::new() };
+        (0..n)
+            .map(|_| bindings::Reply { text: String::new(), buttons: vec![button.clone(); buttons] })
+            .collect()
+    }
 
     #[test]
-    fn variable_names_follow_the_wit_pattern() {
-        for ok in ["reply", "_x", "a.b-c_1", "A"] {
-            assert!(is_variable_name(ok), "{ok}");
-        }
-        for bad in ["", "1a", "a b", "a{b}", "-a", "é"] {
-            assert!(!is_variable_name(bad), "{bad}");
-        }
+    fn variables_are_counted_named_and_sized_with_their_overhead() {
+        let limits = CallLimits::default();
+        let error = check_variables(&variables(257, "a", ""), &limits).expect_err("too many");
+        assert_eq!(error.code(), "plugin_too_many_variables");
+        assert!(check_variables(&variables(256, "a", ""), &limits).is_ok());
+        let error = check_variables(&variables(1, "a.b", ""), &limits).expect_err("bad name");
+        assert_eq!(error.code(), "plugin_invalid_variable_name");
+        let error = check_variables(&variables(1, &"x".repeat(10_000), ""), &limits).expect_err("long name");
+        assert!(error.to_string().len() < 300, "{error}");
+        let tight = CallLimits { output_bytes: 2 * (1 + ITEM_OVERHEAD_BYTES), ..limits };
+        assert!(check_variables(&variables(2, "a", ""), &tight).is_ok());
+        let error = check_variables(&variables(3, "a", ""), &tight).expect_err("overhead counts");
+        assert_eq!(error.code(), "plugin_output_too_large");
+    }
+
+    #[test]
+    fn replies_and_buttons_are_counted_and_sized_with_their_overhead() {
+        let limits = CallLimits::default();
+        assert_eq!(check_replies(replies(11, 0), &limits).expect_err("").code(), "plugin_too_many_replies");
+        assert_eq!(check_replies(replies(1, 11), &limits).expect_err("").code(), "plugin_too_many_buttons");
+        assert_eq!(check_replies(replies(10, 10), &limits).expect("at the limits").len(), 10);
+        let tight = CallLimits { output_bytes: 3 * ITEM_OVERHEAD_BYTES, ..limits };
+        assert!(check_replies(replies(1, 2), &tight).is_ok());
+        assert_eq!(check_replies(replies(1, 3), &tight).expect_err("").code(), "plugin_output_too_large");
+    }
+
+    #[test]
+    fn a_valid_result_always_fits_the_lift_bound() {
+        let limits = CallLimits::default();
+        let replies = limits.max_replies
+            * (size_of::<bindings::Reply>() + limits.max_buttons * size_of::<bindings::Button>());
+        assert!(limits.lift_bytes() > limits.output_bytes + replies);
+        let small = CallLimits { memory_bytes: 1 << 20, ..limits };
+        assert!(small.lift_bytes() > small.output_bytes + replies);
     }
 }

@@ -57,12 +57,28 @@ pub enum PluginError {
     OutOfFuel { hook: Hook },
     #[error("plugin {hook} exceeded its memory limit")]
     MemoryLimit { hook: Hook },
+    /// Counted with `ITEM_OVERHEAD_BYTES` per item.
     #[error("plugin {hook} output is {size} bytes, over the {limit}-byte limit")]
     OutputTooLarge { hook: Hook, size: usize, limit: usize },
+    /// The result was too big for the host even to lift out of the guest (see
+    /// `CallLimits::lift_bytes`); its items were never counted.
+    #[error("plugin {hook} output is larger than the {limit} bytes the host will copy out")]
+    LiftTooLarge { hook: Hook, limit: usize },
+    #[error("plugin extract returned {count} variables, over the limit of {limit}")]
+    TooManyVariables { count: usize, limit: usize },
+    #[error("plugin format returned {count} replies, over the limit of {limit}")]
+    TooManyReplies { count: usize, limit: usize },
+    /// `reply` is the index of the first reply over the limit.
+    #[error("plugin format returned {count} buttons on reply {reply}, over the limit of {limit}")]
+    TooManyButtons { reply: usize, count: usize, limit: usize },
     #[error("plugin logs exceeded the {limit}-byte limit")]
     LogTooLarge { limit: usize },
-    #[error("plugin {hook} returned an invalid variable name {name:?}")]
-    BadVariableName { hook: Hook, name: String },
+    /// Ends the call at the first line past the limit, so a flood costs no more than that.
+    #[error("plugin logged more than {limit} lines")]
+    TooManyLogLines { limit: usize },
+    /// `name` is shown escaped and cut to a few dozen characters: it is the plugin's text.
+    #[error("plugin {hook} returned an invalid variable name {name:?}: {problem}")]
+    InvalidVariableName { hook: Hook, name: String, problem: crate::varname::VarNameError },
     /// The plugin's own `plugin-error`: a refusal, not a fault of the host.
     #[error("plugin {hook} failed: {message}")]
     Plugin { hook: Hook, message: String },
@@ -89,9 +105,15 @@ impl PluginError {
             PluginError::Timeout { .. } => "plugin_timeout",
             PluginError::OutOfFuel { .. } => "plugin_out_of_fuel",
             PluginError::MemoryLimit { .. } => "plugin_memory_limit",
-            PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
+            PluginError::OutputTooLarge { .. } | PluginError::LiftTooLarge { .. } => {
+                "plugin_output_too_large"
+            }
+            PluginError::TooManyVariables { .. } => "plugin_too_many_variables",
+            PluginError::TooManyReplies { .. } => "plugin_too_many_replies",
+            PluginError::TooManyButtons { .. } => "plugin_too_many_buttons",
             PluginError::LogTooLarge { .. } => "plugin_log_too_large",
-            PluginError::BadVariableName { .. } => "plugin_bad_variable_name",
+            PluginError::TooManyLogLines { .. } => "plugin_too_many_log_lines",
+            PluginError::InvalidVariableName { .. } => "plugin_invalid_variable_name",
             PluginError::Plugin { .. } => "plugin_error",
             PluginError::Busy => "busy",
             PluginError::Instantiate(_) => "plugin_instantiate",
@@ -118,8 +140,11 @@ impl PluginError {
             | PluginError::OutOfFuel { hook }
             | PluginError::MemoryLimit { hook }
             | PluginError::OutputTooLarge { hook, .. }
-            | PluginError::BadVariableName { hook, .. }
+            | PluginError::LiftTooLarge { hook, .. }
+            | PluginError::InvalidVariableName { hook, .. }
             | PluginError::Plugin { hook, .. } => Some(*hook),
+            PluginError::TooManyVariables { .. } => Some(Hook::Extract),
+            PluginError::TooManyReplies { .. } | PluginError::TooManyButtons { .. } => Some(Hook::Format),
             _ => None,
         }
     }

@@ -23,7 +23,7 @@ pub use cache::{LoadSource, LoadedPlugin, sha256};
 pub use call::ReusedInstance;
 pub use call::{PluginCall, PluginOutput, PluginTimings};
 pub use error::{Hook, PluginError};
-pub use limits::CallLimits;
+pub use limits::{CallLimits, ITEM_OVERHEAD_BYTES};
 
 use crate::model::LogLine;
 use crate::quota::KeyedSlots;
@@ -139,7 +139,7 @@ impl PluginRuntime {
     /// once); then the call waits, at most its timeout, for a slot of the shared pool.
     pub async fn run(&self, plugin: &Arc<LoadedPlugin>, call: PluginCall, limits: &CallLimits) -> PluginRun {
         let limits = limits.clamp_to(&self.inner.max_limits);
-        let log = logs::CallLog::new(limits.log_bytes);
+        let log = logs::CallLog::new(limits.log_bytes, limits.max_log_lines);
         let mut timings = PluginTimings::default();
         let result = match self.inner.shares.try_acquire(&call.context.project) {
             Err(_) => Err(PluginError::Busy),

@@ -9,11 +9,12 @@ use super::builtins::Builtins;
 use super::spec::DEFAULT_FAILURE;
 use super::template::{Encoding, RenderError, Template};
 use crate::model::Variables;
+use crate::varname::VarName;
 
 /// The webhook's `response.extract`, compiled: variable name -> JSONPath.
 #[derive(Debug, Clone, Default)]
 pub struct CompiledExtract {
-    paths: Vec<(String, JsonPath)>,
+    paths: Vec<(VarName, JsonPath)>,
 }
 
 /// What the declarative mapping found.
@@ -32,7 +33,7 @@ pub enum ExtractError {
 }
 
 impl CompiledExtract {
-    pub(crate) fn new(paths: Vec<(String, JsonPath)>) -> Self {
+    pub(crate) fn new(paths: Vec<(VarName, JsonPath)>) -> Self {
         Self { paths }
     }
 
@@ -53,9 +54,9 @@ impl CompiledExtract {
         for (name, path) in &self.paths {
             match path.query(&json).first().and_then(node_text) {
                 Some(text) => {
-                    outcome.variables.insert(name.clone(), text);
+                    outcome.variables.insert(name.to_string(), text);
                 }
-                None => outcome.missing.push(name.clone()),
+                None => outcome.missing.push(name.to_string()),
             }
         }
         Ok(outcome)
@@ -94,7 +95,7 @@ mod tests {
 
     fn compiled(paths: &[(&str, &str)]) -> CompiledExtract {
         CompiledExtract::new(
-            paths.iter().map(|(n, p)| (n.to_string(), JsonPath::parse(p).unwrap())).collect(),
+            paths.iter().map(|(n, p)| (VarName::parse(n).unwrap(), JsonPath::parse(p).unwrap())).collect(),
         )
     }
 

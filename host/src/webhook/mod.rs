@@ -5,6 +5,7 @@
 //! the reply. The `outbound` client sends what `build_request` produced.
 
 mod builtins;
+mod field_path;
 mod mapping;
 mod request;
 mod spec;

@@ -16,19 +16,29 @@ use serde_json::Value;
 
 use super::CompiledWebhook;
 use super::builtins::Builtins;
+use super::field_path::path_key;
 use super::template::{Encoding, Fill, RenderError, Template, secret_name};
-use super::validate::path_key;
 
 /// What a request template may use: the built-ins and the project's secrets.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RequestVars<'a> {
     pub builtins: Builtins<'a>,
     pub secrets: &'a BTreeMap<String, String>,
 }
 
+/// Names the secrets, never their values: a `{:?}` in a log or a panic must not leak one.
+impl std::fmt::Debug for RequestVars<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestVars")
+            .field("builtins", &self.builtins)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// The request to send. `headers` is complete: it holds the body's `Content-Type` (the webhook's own
 /// `Content-Type` header when it sets one, else the body type's), so the client adds nothing.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuiltRequest {
     pub method: http::Method,
     /// Absolute http(s) URL; always parses as an `http::Uri`. May hold secrets: never log it,
@@ -41,6 +51,17 @@ pub struct BuiltRequest {
     /// Extra attempts after the first one fails.
     pub retries: u32,
     redacted: RedactedRequest,
+}
+
+/// Shows the redacted twin only: the real URL, headers and body may hold secret values.
+impl std::fmt::Debug for BuiltRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltRequest")
+            .field("redacted", &self.redacted)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BuiltRequest {
@@ -421,6 +442,20 @@ mod tests {
             header(&build(&plain, "x").unwrap(), "content-type").unwrap(),
             "text/plain; charset=utf-8"
         );
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret_value() {
+        let req = build(&design_example(), "hi").unwrap();
+        let secrets = secrets();
+        let vars = RequestVars {
+            builtins: Builtins { latest_message: "hi", send_id: "s", project: "p" },
+            secrets: &secrets,
+        };
+        for shown in [format!("{req:?}"), format!("{vars:?}")] {
+            assert!(!shown.contains("s3cr"), "{shown}");
+            assert!(shown.contains("upstream_key"), "{shown}");
+        }
     }
 
     #[test]

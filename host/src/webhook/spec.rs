@@ -65,6 +65,18 @@ pub struct WebhookLimits {
     /// Upstream response body read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body_bytes: Option<u64>,
+    /// Variables the plugin's `extract` may return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_max_variables: Option<u64>,
+    /// Replies the plugin's `format` may return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_max_replies: Option<u64>,
+    /// Buttons on one of the plugin's replies (0: text only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_max_buttons: Option<u64>,
+    /// Log lines one plugin call may write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_max_log_lines: Option<u64>,
 }
 
 impl WebhookLimits {

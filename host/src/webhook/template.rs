@@ -1,12 +1,14 @@
 //! The template language: `{name}` holes, `{{`/`}}` literal braces, parsed once, rendered with an encoding.
 //!
-//! A name is `[A-Za-z_][A-Za-z0-9_]*` or `secret.` followed by a secret id (`[a-z0-9][a-z0-9_-]{0,63}`).
+//! A name is a `VarName` (`[A-Za-z_][A-Za-z0-9_]{0,63}`, never holding a `.`) or `secret.` followed by a
+//! secret id (`[a-z0-9][a-z0-9_-]{0,63}`), so the two can never be confused.
 //! Which names a template may use is decided by `validate`, not here: this module only knows the
 //! syntax. A missing value is an error, never an empty string, so a reply or a request never has a hole.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::model::is_valid_id;
+use crate::varname::VarName;
 
 /// The prefix that marks a project secret: `{secret.NAME}`.
 pub const SECRET_PREFIX: &str = "secret.";
@@ -197,17 +199,10 @@ pub fn secret_name(variable: &str) -> Option<&str> {
     variable.strip_prefix(SECRET_PREFIX)
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]*`: the names of built-in, extracted and plugin variables.
-pub fn is_identifier(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn is_valid_variable_name(name: &str) -> bool {
     match secret_name(name) {
         Some(secret) => is_valid_id(secret),
-        None => is_identifier(name),
+        None => VarName::is_valid(name),
     }
 }
 
@@ -318,12 +313,14 @@ mod tests {
     }
 
     #[test]
-    fn identifiers() {
-        for good in ["a", "_", "reply", "A_1", "_x9"] {
-            assert!(is_identifier(good), "{good}");
+    fn names_are_var_names_or_secrets() {
+        let longest = format!("{{{}}}", "a".repeat(VarName::MAX_LEN));
+        for good in ["{a}", "{_}", "{reply}", "{A_1}", "{secret.k-1}", longest.as_str()] {
+            assert!(Template::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "1a", "a-b", "a.b", "é", "a b"] {
-            assert!(!is_identifier(bad), "{bad}");
+        let too_long = format!("{{{}}}", "a".repeat(VarName::MAX_LEN + 1));
+        for bad in ["{a.b}", "{secret}x{secret.}", too_long.as_str()] {
+            assert!(Template::parse(bad).is_err(), "{bad}");
         }
     }
 }

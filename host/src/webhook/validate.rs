@@ -13,11 +13,13 @@ use serde_json_path::JsonPath;
 
 use super::CompiledWebhook;
 use super::builtins::{BUILTIN_NAMES, is_builtin};
+use super::field_path::path_key;
 use super::mapping::CompiledExtract;
 use super::request::{CompiledBody, JsonTemplate};
 use super::spec::{BodySpec, WebhookLimits, WebhookSpec};
-use super::template::{Encoding, Template, is_forbidden_in_header, is_identifier, secret_name};
+use super::template::{Encoding, Template, is_forbidden_in_header, secret_name};
 use crate::config::Limits;
+use crate::varname::VarName;
 
 /// Methods a webhook may use. HEAD is left out: it has no body to map into a reply.
 pub const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -111,6 +113,15 @@ pub(crate) fn compile(
     });
     let extract = c.extract(&spec.response.extract);
     c.plugin_variables(&spec.response.variables);
+    // The mapping's variables count against the same bound as a plugin's: each one is a value
+    // copied out of the body, shown in the console and handed to the plugin.
+    let max_variables = limits.operator.plugin_max_variables;
+    for (field, count) in [
+        ("response.extract", spec.response.extract.len()),
+        ("response.variables", spec.response.variables.len()),
+    ] {
+        c.check(count <= max_variables, field, || format!("at most {max_variables} variables"));
+    }
     let provided: BTreeSet<&str> =
         (spec.response.extract.keys().chain(&spec.response.variables)).map(String::as_str).collect();
     let success = c.template(&spec.response.success, "response.success", Scope::Success(&provided));
@@ -173,12 +184,26 @@ impl Checker {
             ("limits.plugin_output_bytes", limits.plugin_output_bytes, bytes(operator.plugin_output_bytes)),
             ("limits.plugin_log_bytes", limits.plugin_log_bytes, bytes(operator.plugin_log_bytes)),
             ("limits.response_body_bytes", limits.response_body_bytes, bytes(operator.upstream_body_bytes)),
+            (
+                "limits.plugin_max_variables",
+                limits.plugin_max_variables,
+                bytes(operator.plugin_max_variables),
+            ),
+            ("limits.plugin_max_replies", limits.plugin_max_replies, bytes(operator.plugin_max_replies)),
+            ("limits.plugin_max_buttons", limits.plugin_max_buttons, bytes(operator.plugin_max_buttons)),
+            (
+                "limits.plugin_max_log_lines",
+                limits.plugin_max_log_lines,
+                bytes(operator.plugin_max_log_lines),
+            ),
         ];
         for (field, value, max) in checks {
+            // Replies without buttons are a sensible choice; zero of anything else is not.
+            let min = u64::from(field != "limits.plugin_max_buttons");
             if let Some(value) = value {
-                self.check((1..=max).contains(&value), field, || {
+                self.check((min..=max).contains(&value), field, || {
                     format!(
-                        "must be between 1 and {max}: a webhook may lower the operator's limit, not raise it"
+                        "must be between {min} and {max}: a webhook may lower the operator's limit, not raise it"
                     )
                 });
             }
@@ -351,12 +376,15 @@ impl Checker {
         let mut paths = Vec::with_capacity(extract.len());
         for (name, path) in extract {
             let field = format!("response.extract{}", path_key(name));
-            if let Some(problem) = variable_name_problem(name) {
-                self.error(&field, problem);
-                continue;
-            }
+            let name = match variable_name(name) {
+                Ok(name) => name,
+                Err(problem) => {
+                    self.error(&field, problem);
+                    continue;
+                }
+            };
             match JsonPath::parse(path) {
-                Ok(p) => paths.push((name.clone(), p)),
+                Ok(p) => paths.push((name, p)),
                 Err(e) => self.error(&field, format!("invalid JSONPath `{path}`: {e}")),
             }
         }
@@ -365,7 +393,7 @@ impl Checker {
 
     fn plugin_variables(&mut self, names: &[String]) {
         for (i, name) in names.iter().enumerate() {
-            if let Some(problem) = variable_name_problem(name) {
+            if let Err(problem) = variable_name(name) {
                 self.error(&format!("response.variables[{i}]"), problem);
             }
         }
@@ -408,16 +436,16 @@ fn url_problem(template: &Template) -> Option<String> {
     None
 }
 
-/// Why `name` cannot be an extracted or plugin variable, if it cannot.
-fn variable_name_problem(name: &str) -> Option<String> {
-    if !is_identifier(name) {
-        Some(format!(
-            "`{name}` is not a valid variable name: use letters, digits and `_`, not starting with a digit"
-        ))
-    } else if is_builtin(name) {
-        Some(format!("`{name}` is a built-in variable and cannot be redefined"))
-    } else {
-        None
+/// `name` as an extracted or plugin variable, or why it cannot be one.
+fn variable_name(name: &str) -> Result<VarName, String> {
+    match VarName::parse(name) {
+        Err(problem) => Err(format!(
+            "`{name}` is not a valid variable name ({problem}): use up to {} letters, digits and `_`, \
+             not starting with a digit",
+            VarName::MAX_LEN
+        )),
+        Ok(_) if is_builtin(name) => Err(format!("`{name}` is a built-in variable and cannot be redefined")),
+        Ok(name) => Ok(name),
     }
 }
 
@@ -443,11 +471,6 @@ fn scope_problem(name: &str, scope: Scope<'_>) -> Option<String> {
              failed: it may use only {builtins}"
         )),
     }
-}
-
-/// `.name` for identifiers, `["…"]` otherwise, so a field path stays unambiguous.
-pub(crate) fn path_key(key: &str) -> String {
-    if is_identifier(key) { format!(".{key}") } else { format!("[{}]", Value::String(key.to_owned())) }
 }
 
 #[cfg(test)]
@@ -502,6 +525,25 @@ mod tests {
             json!({"limits": {"response_body_bytes": 2 * 1024 * 1024}}),
             "limits.response_body_bytes",
             "not raise it",
+        );
+        assert_one(
+            json!({"limits": {"plugin_max_replies": 11}}),
+            "limits.plugin_max_replies",
+            "between 1 and 10",
+        );
+        assert_one(
+            json!({"limits": {"plugin_max_log_lines": 0}}),
+            "limits.plugin_max_log_lines",
+            "between 1",
+        );
+        let counts = json!({"limits": {"plugin_max_variables": 3, "plugin_max_buttons": 0, "plugin_max_log_lines": 5}});
+        assert!(validate(&example(counts), &ValidationLimits::default()).is_ok());
+        let many: serde_json::Map<String, Value> =
+            (0..257).map(|i| (format!("v{i}"), Value::String("$.a".into()))).collect();
+        assert_one(
+            json!({"response": {"extract": many, "success": "{v1}"}}),
+            "response.extract",
+            "at most 256 variables",
         );
         let unknown: Result<WebhookSpec, _> =
             serde_json::from_value(json!({"url": "https://a.example/", "limits": {"cpu": 1}}));

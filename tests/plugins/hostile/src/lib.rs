@@ -2,7 +2,9 @@
 //! (time, memory, output, stack, WASI access) holds and the host carries on.
 //!
 //! `plugin_config`: `{"mode": ".."}` picks what `extract` does and `{"format_mode": ".."}` what
-//! `format` does; both default to `ok`. See README.md for the modes.
+//! `format` does; both default to `ok`. A mode of `message` takes it from the user's message
+//! instead: its first word for `extract`, its second (default `ok`) for `format`, so one webhook
+//! can be driven through every mode from the chat. See README.md for the modes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -82,10 +84,60 @@ fn behave(mode: &str) -> Result<Outcome, PluginError> {
         }
         "plugin-error" => return Err(PluginError::new("hostile refuses")),
         "reply-buttons" => return Ok(Outcome::Replies(vec![Reply::text("pick").button("A", "a")])),
+        // Floods of empty items: only a count, or each item's overhead, can stop them.
+        "empty-replies" => return Ok(Outcome::Replies(vec![Reply::text(""); 200_000])),
+        "empty-buttons" => {
+            let mut reply = Reply::text("pick");
+            reply.buttons = vec![guest_sdk::Button::new("", ""); 200_000];
+            return Ok(Outcome::Replies(vec![reply]));
+        }
+        // More than the host will lift out of the guest at all (24 MB of host-side elements).
+        "lift-bomb" => return Ok(Outcome::Replies(vec![Reply::text(""); 500_000])),
+        "empty-variables" => (0..100_000).map(|i| (format!("v{i}"), "")).collect(),
+        "log-calls" => {
+            for _ in 0..10_000_000 {
+                log::info("");
+            }
+            ok()
+        }
+        "newlines" => {
+            let newlines = vec![b'\n'; 1_000_000];
+            let _ = std::io::stdout().lock().write_all(&newlines);
+            ok()
+        }
+        // Text that would forge a line of the host's log, in each place a plugin controls.
+        "forge-log" => {
+            log::warn(FORGED);
+            ok()
+        }
+        "forge-error" => return Err(PluginError::new(FORGED)),
+        "forge-panic" => panic!("{FORGED}"),
+        "bad-name" => Variables::new().with("reply", "ok").with("a.b", "dotted"),
+        // Just within every limit, in control characters (six bytes each in JSON): the test
+        // console must still answer small, and the chat whole.
+        "control-max" => {
+            let line = "\u{1}".repeat(50);
+            for _ in 0..900 {
+                log::info(&line);
+            }
+            let value = "\u{1}".repeat(250);
+            let mut vars: Variables = (0..200).map(|i| (format!("c{i}"), value.clone())).collect();
+            vars.insert("reply", "ok from hostile");
+            vars
+        }
+        "control-replies" => {
+            let label = "\u{1}".repeat(100);
+            let reply =
+                (0..5).fold(Reply::text("\u{1}".repeat(5000)), |reply, _| reply.button(&label, &label));
+            return Ok(Outcome::Replies(vec![reply; 10]));
+        }
         other => return Err(PluginError::new(format!("hostile: unknown mode `{other}`"))),
     };
     Ok(Outcome::Variables(vars))
 }
+
+/// A newline then a fake host log line, coloured red by an ANSI escape.
+const FORGED: &str = "hostile\n2026-01-01T00:00:00.000000Z  INFO fallback_host: FORGED-LINE \x1b[31mred";
 
 fn ok() -> Variables {
     Variables::new().with("reply", "ok from hostile")
@@ -130,7 +182,11 @@ pub struct Hostile;
 impl Plugin for Hostile {
     fn extract(_response: &Response, ctx: &Context) -> Result<Variables, PluginError> {
         let config: Config = ctx.config()?;
-        match behave(&config.mode)? {
+        let mode = match config.mode.as_str() {
+            "message" => ctx.latest_message().split_whitespace().next().unwrap_or("ok"),
+            mode => mode,
+        };
+        match behave(mode)? {
             Outcome::Variables(vars) => Ok(vars),
             Outcome::Replies(_) => Err(PluginError::new("hostile: `reply-buttons` is a format_mode")),
         }
@@ -140,10 +196,14 @@ impl Plugin for Hostile {
     /// so oversized and numerous outputs can be aimed at the reply cap too.
     fn format(_variables: &Variables, ctx: &Context) -> Result<Option<Vec<Reply>>, PluginError> {
         let config: Config = ctx.config()?;
-        if config.format_mode == "ok" {
+        let mode = match config.format_mode.as_str() {
+            "message" => ctx.latest_message().split_whitespace().nth(1).unwrap_or("ok"),
+            mode => mode,
+        };
+        if mode == "ok" {
             return Ok(None);
         }
-        match behave(&config.format_mode)? {
+        match behave(mode)? {
             Outcome::Replies(replies) => Ok(Some(replies)),
             Outcome::Variables(vars) => {
                 Ok(Some(vars.iter().map(|(name, value)| Reply::text(format!("{name}={value}"))).collect()))
@@ -191,5 +251,19 @@ mod tests {
         assert_eq!(format("reply-buttons").unwrap(), Some(vec![Reply::text("pick").button("A", "a")]));
         assert_eq!(format("plugin-error").unwrap_err().message(), "hostile refuses");
         assert!(extract("reply-buttons").is_err());
+        assert_eq!(format("empty-replies").unwrap().map(|r| r.len()), Some(200_000));
+        assert_eq!(format("empty-buttons").unwrap().map(|r| r[0].buttons.len()), Some(200_000));
+        assert_eq!(extract("empty-variables").unwrap().len(), 100_000);
+        assert_eq!(extract("forge-error").unwrap_err().message(), FORGED);
+        assert!(extract("bad-name").unwrap().get("a.b").is_some());
+    }
+
+    #[test]
+    fn the_message_can_pick_both_modes() {
+        let ctx = Context::default()
+            .with_config(r#"{"mode":"message","format_mode":"message"}"#)
+            .with_latest_message("bad-name reply-buttons");
+        assert!(Hostile::extract(&Response::new(200, ""), &ctx).unwrap().get("a.b").is_some());
+        assert_eq!(Hostile::format(&Variables::new(), &ctx).unwrap().map(|r| r.len()), Some(1));
     }
 }
