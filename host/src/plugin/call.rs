@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::add_to_linker_async;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtxBuilder;
 
-use super::cache::LoadedPlugin;
+use super::loaded::LoadedPlugin;
+use super::state::CallState;
 use super::error::{Hook, PluginError};
 use super::limits::{CallLimits, MemoryLimitExceeded, MemoryLimiter};
 use super::logs::{CallLog, LogBudgetExceeded, Stream};
-use crate::bindings::{self, Context, Header, HttpResponse, Level, Plugin, Variable};
-use crate::model::{Button, LogLevel, PluginContext, Reply, UpstreamResponse, Variables};
+use crate::bindings::{self, Context, Header, HttpResponse, Plugin, Variable};
+use crate::model::{Button, PluginContext, Reply, UpstreamResponse, Variables};
 
 /// The input of one webhook execution's plugin call.
 #[derive(Debug, Clone, Default)]
@@ -45,42 +46,6 @@ pub struct PluginTimings {
 #[derive(Debug, thiserror::Error)]
 #[error("plugin call deadline exceeded")]
 struct DeadlineExceeded;
-
-/// The store's data: everything a guest can reach, which is nothing but its own log.
-pub(crate) struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    log: CallLog,
-    limiter: MemoryLimiter,
-    /// When the running step must end; checked at every epoch tick.
-    deadline: Instant,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl bindings::LogHost for CallState {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        Ok(self.log.log(level.into(), message)?)
-    }
-}
-
-impl bindings::TypesHost for CallState {}
-
-impl From<Level> for LogLevel {
-    fn from(level: Level) -> Self {
-        match level {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        }
-    }
-}
 
 /// WASI (all of p2, granting nothing: see `new_store`) and the world's `host` interface.
 pub(crate) fn new_linker(engine: &Engine) -> Result<Linker<CallState>, PluginError> {
