@@ -107,7 +107,7 @@ impl Default for Limits {
             request_body_bytes: MIB,
             conversation_max_turns: 100,
             plugin_max_concurrent: 64,
-            plugin_max_functions: 200_000,
+            plugin_max_functions: 100_000,
             plugin_max_code_bytes: 64 * MIB as u64,
             plugin_max_function_bytes: 4 * MIB as u64,
             plugin_max_locals: 10_000,
