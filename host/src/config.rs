@@ -294,7 +294,9 @@ impl FileConfig {
             plugin_compile_memory_bytes: self
                 .plugin_compile_memory_bytes
                 .unwrap_or(d.plugin_compile_memory_bytes),
-            plugin_compile_concurrency: self.plugin_compile_concurrency.unwrap_or(d.plugin_compile_concurrency),
+            plugin_compile_concurrency: self
+                .plugin_compile_concurrency
+                .unwrap_or(d.plugin_compile_concurrency),
             plugin_cache_bytes: self.plugin_cache_bytes.unwrap_or(d.plugin_cache_bytes),
             plugin_versions_kept: self.plugin_versions_kept.unwrap_or(d.plugin_versions_kept),
         };
@@ -340,7 +342,10 @@ impl Limits {
             ("plugin_compile_concurrency", u64::from(self.plugin_compile_concurrency)),
             ("plugin_cache_bytes", self.plugin_cache_bytes),
             ("plugin_versions_kept", u64::from(self.plugin_versions_kept)),
-            ("plugin_compile_timeout_ms", u64::try_from(self.plugin_compile_timeout.as_millis()).unwrap_or(1)),
+            (
+                "plugin_compile_timeout_ms",
+                u64::try_from(self.plugin_compile_timeout.as_millis()).unwrap_or(1),
+            ),
         ];
         for (key, value) in positive_u64 {
             if value == 0 {

@@ -18,9 +18,7 @@ use crate::outbound::{
     CaFileError, ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError, load_ca_file,
 };
 use crate::pipeline::Pipeline;
-use crate::plugin::{
-    CallLimits, CompileBounds, PluginError, PluginRuntime, RuntimeOptions, StructureLimits,
-};
+use crate::plugin::{CallLimits, CompileBounds, PluginError, PluginRuntime, RuntimeOptions, StructureLimits};
 use crate::store::{SqliteStore, StoreError};
 
 /// Why the host could not start or stopped serving.

@@ -39,7 +39,12 @@ async fn seed(host: &TestHost, project: &str, upstream: &Upstream, webhooks: usi
 
 async fn use_webhook(host: &TestHost, project: &str, key: &str, webhook: &str) {
     let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{project}/fallback"), Some(key), Some(json!({"webhook": webhook})))
+        .call(
+            "PUT",
+            &format!("/v1/projects/{project}/fallback"),
+            Some(key),
+            Some(json!({"webhook": webhook})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -53,7 +58,8 @@ fn artifacts(data_dir: &Path) -> Vec<String> {
 }
 
 async fn metric(host: &TestHost, name: &str) -> f64 {
-    let text = host.client.get(host.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let text =
+        host.client.get(host.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
     text.lines()
         .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
         .and_then(|value| value.trim().parse().ok())
@@ -106,8 +112,10 @@ async fn compilation_is_bounded_in_time_and_memory() {
     let path = "/v1/projects/p/webhooks/w0/plugin";
 
     // No compilation fits in a millisecond: starting the worker alone takes longer.
-    let host = TestHost::start_on(dir.path(), |c| c.limits.plugin_compile_timeout = std::time::Duration::from_millis(1))
-        .await;
+    let host = TestHost::start_on(dir.path(), |c| {
+        c.limits.plugin_compile_timeout = std::time::Duration::from_millis(1)
+    })
+    .await;
     let key = seed(&host, "p", &upstream, 1).await;
     let wasm = wasm::read(wasm::JSON_REPLY);
     let (status, body) = host.call_raw("PUT", path, Some(&key), Some("application/wasm"), wasm.clone()).await;
@@ -116,7 +124,8 @@ async fn compilation_is_bounded_in_time_and_memory() {
     host.stop().await;
 
     // Nor in 8 MiB of memory.
-    let host = TestHost::start_on(dir.path(), |c| c.limits.plugin_compile_memory_bytes = 8 * 1024 * 1024).await;
+    let host =
+        TestHost::start_on(dir.path(), |c| c.limits.plugin_compile_memory_bytes = 8 * 1024 * 1024).await;
     let (status, body) = host.call_raw("PUT", path, Some(&key), Some("application/wasm"), wasm).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "compile_memory", "{body}");
@@ -174,8 +183,12 @@ async fn old_versions_are_pruned_with_their_artifacts() {
         digests.push(body["sha256"].as_str().expect("sha256").to_string());
     }
     let (_, listed) = host.call("GET", path, Some(&key), None).await;
-    let versions: Vec<u64> =
-        listed["versions"].as_array().expect("versions").iter().filter_map(|v| v["version"].as_u64()).collect();
+    let versions: Vec<u64> = listed["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["version"].as_u64())
+        .collect();
     assert_eq!(versions, (3..=12).collect::<Vec<u64>>(), "{listed}");
     assert_eq!(listed["active"], 12);
 

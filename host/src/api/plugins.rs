@@ -25,7 +25,8 @@ pub async fn upload(
     let loaded = state.pipeline.validate_plugin(wasm.clone()).await.map_err(upload_error)?;
     let sha256 = loaded.sha256_hex();
     let keep = state.config.limits.plugin_versions_kept;
-    let version = state.store.add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec(), keep).await?;
+    let version =
+        state.store.add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec(), keep).await?;
     state.pipeline.forget_webhook(&access.project, &webhook);
     state.pipeline.collect_plugin_artifacts(false).await;
     state.metrics.record_plugin_upload();

@@ -119,7 +119,11 @@ impl Cache {
 
 impl Pipeline {
     /// The webhook's active plugin version, without loading it.
-    async fn active_plugin(&self, project: &str, webhook: &str) -> Result<Option<ActivePlugin>, PipelineError> {
+    async fn active_plugin(
+        &self,
+        project: &str,
+        webhook: &str,
+    ) -> Result<Option<ActivePlugin>, PipelineError> {
         let Some(active) = self.store.active_plugin_version(project, webhook).await? else {
             return Ok(None);
         };
@@ -130,7 +134,10 @@ impl Pipeline {
     /// The plugin to run: from the runtime's memory, else its artifact on disk, else compiled
     /// again from the store's bytes (read only then: megabytes for a JS or Python component).
     /// The runtime makes concurrent first loads of one digest load once.
-    pub(super) async fn loaded_plugin(&self, plugin: &ActivePlugin) -> Result<Arc<LoadedPlugin>, PluginUnavailable> {
+    pub(super) async fn loaded_plugin(
+        &self,
+        plugin: &ActivePlugin,
+    ) -> Result<Arc<LoadedPlugin>, PluginUnavailable> {
         if let Some(loaded) = self.runtime.load_stored(&plugin.sha256, plugin.size).await? {
             return Ok(loaded);
         }

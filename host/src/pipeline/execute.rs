@@ -159,11 +159,8 @@ impl Pipeline {
                 .map_err(|error| fail("plugin", error.code(), error.to_string()))?;
             let run = self.runtime.run(&loaded, plugin_call, &limits).await;
             trace.timings_ms.plugin = millis(step);
-            trace.plugin = Some(PluginTrace {
-                version: plugin.version,
-                sha256: plugin.sha256.clone(),
-                logs: run.logs,
-            });
+            trace.plugin =
+                Some(PluginTrace { version: plugin.version, sha256: plugin.sha256.clone(), logs: run.logs });
             let output = run.result.map_err(|error| fail("plugin", error.code(), error.to_string()))?;
             variables = output.variables;
             replies = output.replies;

@@ -101,7 +101,11 @@ impl PluginCache {
 
     /// The cached plugin, or the result of `load` run once however many callers ask at once;
     /// `load` answers `None` when it found nothing to load (nothing is cached then).
-    pub async fn get_or_load<F, Fut>(&self, sha256: Digest, load: F) -> Result<Option<Arc<LoadedPlugin>>, PluginError>
+    pub async fn get_or_load<F, Fut>(
+        &self,
+        sha256: Digest,
+        load: F,
+    ) -> Result<Option<Arc<LoadedPlugin>>, PluginError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<LoadedPlugin>, PluginError>>,

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::add_to_linker_async;
 use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::add_to_linker_async;
 
-use super::loaded::LoadedPlugin;
-use super::state::CallState;
 use super::error::{Hook, PluginError};
 use super::limits::{CallLimits, MemoryLimitExceeded, MemoryLimiter};
+use super::loaded::LoadedPlugin;
 use super::logs::{CallLog, LogBudgetExceeded, Stream};
+use super::state::CallState;
 use crate::bindings::{self, Context, Header, HttpResponse, Plugin, Variable};
 use crate::model::{Button, PluginContext, Reply, UpstreamResponse, Variables};
 

@@ -48,7 +48,11 @@ pub(super) fn sniff(wasm: &[u8]) -> Result<(), PluginError> {
 }
 
 /// Compiles in this process, without memory or time bounds of its own.
-pub(super) fn in_process(engine: &Engine, wasm: &[u8], bounds: &CompileBounds) -> Result<Vec<u8>, PluginError> {
+pub(super) fn in_process(
+    engine: &Engine,
+    wasm: &[u8],
+    bounds: &CompileBounds,
+) -> Result<Vec<u8>, PluginError> {
     engine.precompile_component(wasm).map_err(|e| classify(e.into(), bounds.memory_bytes))
 }
 

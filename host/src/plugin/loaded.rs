@@ -24,7 +24,7 @@ pub enum LoadSource {
 pub struct LoadedPlugin {
     sha256: [u8; 32],
     size: usize,
-    /// What keeping it in memory costs, about: the size of its compiled artifact.
+    /// What keeping it in memory costs, about: see `weight_of`.
     weight: usize,
     source: LoadSource,
     exports: Vec<String>,
@@ -87,8 +87,17 @@ pub(super) struct Origin {
     pub sha256: [u8; 32],
     /// The upload's size; for an artifact read back without its wasm, the artifact's.
     pub size: usize,
-    pub weight: usize,
+    /// Size of the serialized artifact the component was read from.
+    pub artifact_bytes: usize,
     pub source: LoadSource,
+}
+
+/// What a loaded plugin costs in memory: its code image (the artifact's size) plus the
+/// type information, metadata and pre-instantiation wasmtime keeps beside it, which measured
+/// at about an eighth more (1,000 distinct json-reply plugins: 0.68 MiB artifacts, 0.76 MiB
+/// of resident memory each).
+fn weight_of(artifact_bytes: usize) -> usize {
+    artifact_bytes.saturating_add(artifact_bytes / 8)
 }
 
 /// Checks that the component implements the world, and pre-instantiates it against the
@@ -122,6 +131,6 @@ pub(super) fn check_world(
     let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::WrongWorld {
         detail: format!("mistyped export: {:#}", anyhow::Error::from(e)),
     })?;
-    let Origin { sha256, size, weight, source } = origin;
-    Ok(LoadedPlugin { sha256, size, weight, source, exports, imports, pre })
+    let Origin { sha256, size, artifact_bytes, source } = origin;
+    Ok(LoadedPlugin { sha256, size, weight: weight_of(artifact_bytes), source, exports, imports, pre })
 }

@@ -143,7 +143,7 @@ impl PluginRuntime {
             None => {
                 let artifact = compile::in_process(&self.inner.engine, wasm, &self.inner.compile)?;
                 self.inner.metrics.record_plugin_compile();
-                self.from_artifact(sha256, wasm.len(), &artifact)?
+                self.accept_artifact(sha256, wasm.len(), &artifact)?
             }
         };
         Ok(self.inner.cache.insert(plugin))
@@ -163,7 +163,11 @@ impl PluginRuntime {
     /// The plugin with this hex sha256, from memory or else from its artifact on disk,
     /// without its wasm; `None` when neither has it (the caller then reads the bytes from the
     /// store and calls `load_upload`). `size` is the upload's, as the store recorded it.
-    pub async fn load_stored(&self, sha256_hex: &str, size: usize) -> Result<Option<Arc<LoadedPlugin>>, PluginError> {
+    pub async fn load_stored(
+        &self,
+        sha256_hex: &str,
+        size: usize,
+    ) -> Result<Option<Arc<LoadedPlugin>>, PluginError> {
         let Some(sha256) = digest(sha256_hex) else { return Ok(None) };
         let Some(path) = self.inner.cache.artifact_path(&sha256) else {
             return Ok(self.inner.cache.get(&sha256));
@@ -173,10 +177,11 @@ impl PluginRuntime {
             .cache
             .get_or_load(sha256, || {
                 blocking(move || {
-                    let Some((component, weight)) = cache::from_disk(&this.inner.engine, &path) else {
+                    let Some((component, artifact_bytes)) = cache::from_disk(&this.inner.engine, &path)
+                    else {
                         return Ok(None);
                     };
-                    let origin = Origin { sha256, size, weight, source: LoadSource::Disk };
+                    let origin = Origin { sha256, size, artifact_bytes, source: LoadSource::Disk };
                     match loaded::check_world(&this.inner.engine, &this.inner.linker, &component, origin) {
                         Ok(plugin) => Ok(Some(plugin)),
                         // An artifact of another world cannot be an accepted plugin: recompile.
@@ -200,7 +205,11 @@ impl PluginRuntime {
     }
 
     /// The structural check and the on-disk artifact, off the async threads.
-    async fn load_fresh(&self, sha256: Digest, wasm: bytes::Bytes) -> Result<Option<LoadedPlugin>, PluginError> {
+    async fn load_fresh(
+        &self,
+        sha256: Digest,
+        wasm: bytes::Bytes,
+    ) -> Result<Option<LoadedPlugin>, PluginError> {
         let this = self.clone();
         let input = wasm.clone();
         if let Some(plugin) = blocking(move || this.check_and_reuse(sha256, &input)).await? {
@@ -220,7 +229,7 @@ impl PluginRuntime {
                 None => compile::in_process(&this.inner.engine, &wasm, bounds)?,
             };
             this.inner.metrics.record_plugin_compile();
-            this.from_artifact(sha256, wasm.len(), &artifact).map(Some)
+            this.accept_artifact(sha256, wasm.len(), &artifact).map(Some)
         })
         .await
     }
@@ -232,17 +241,22 @@ impl PluginRuntime {
         let structure = structure::check(wasm, &self.inner.structure)?;
         tracing::debug!(sha256 = hex::encode(sha256), ?structure, "plugin structure checked");
         let Some(path) = self.inner.cache.artifact_path(&sha256) else { return Ok(None) };
-        let Some((component, weight)) = cache::from_disk(&self.inner.engine, &path) else {
+        let Some((component, artifact_bytes)) = cache::from_disk(&self.inner.engine, &path) else {
             return Ok(None);
         };
-        let origin = Origin { sha256, size: wasm.len(), weight, source: LoadSource::Disk };
+        let origin = Origin { sha256, size: wasm.len(), artifact_bytes, source: LoadSource::Disk };
         loaded::check_world(&self.inner.engine, &self.inner.linker, &component, origin).map(Some)
     }
 
     /// A freshly compiled artifact, checked against the world; only then written to disk.
-    fn from_artifact(&self, sha256: Digest, size: usize, artifact: &[u8]) -> Result<LoadedPlugin, PluginError> {
+    fn accept_artifact(
+        &self,
+        sha256: Digest,
+        size: usize,
+        artifact: &[u8],
+    ) -> Result<LoadedPlugin, PluginError> {
         let component = cache::deserialize(&self.inner.engine, artifact).map_err(PluginError::Compile)?;
-        let origin = Origin { sha256, size, weight: artifact.len(), source: LoadSource::Compiled };
+        let origin = Origin { sha256, size, artifact_bytes: artifact.len(), source: LoadSource::Compiled };
         let plugin = loaded::check_world(&self.inner.engine, &self.inner.linker, &component, origin)?;
         if let Some(path) = self.inner.cache.artifact_path(&sha256) {
             cache::store_artifact(artifact, &path);

@@ -80,9 +80,7 @@ fn spawn(worker: &Path, memory_bytes: u64) -> Result<Child, PluginError> {
         .stderr(Stdio::piped())
         .env("RUST_LOG", "error");
     limit_child(&mut command, memory_bytes);
-    command
-        .spawn()
-        .map_err(|e| PluginError::CompileWorker(format!("cannot start {}: {e}", worker.display())))
+    command.spawn().map_err(|e| PluginError::CompileWorker(format!("cannot start {}: {e}", worker.display())))
 }
 
 /// Caps the child's memory, disables its core dumps and, on Linux, ties its life to this

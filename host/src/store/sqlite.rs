@@ -94,7 +94,12 @@ fn collect_orphan_blobs(tx: &Transaction<'_>) -> Result<(), StoreError> {
 
 /// Keeps the webhook's newest `keep` versions and its active one, deleting older versions
 /// and then the bytes no version uses any more.
-fn prune_plugin_versions(tx: &Transaction<'_>, project: &str, webhook: &str, keep: u32) -> Result<(), StoreError> {
+fn prune_plugin_versions(
+    tx: &Transaction<'_>,
+    project: &str,
+    webhook: &str,
+    keep: u32,
+) -> Result<(), StoreError> {
     let pruned = tx.execute(
         "DELETE FROM plugin_versions WHERE project = ?1 AND webhook = ?2 \
            AND version NOT IN (SELECT version FROM plugin_versions \
