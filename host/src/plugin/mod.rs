@@ -95,7 +95,7 @@ struct Inner {
     structure: StructureLimits,
     compile: CompileBounds,
     /// One permit per compilation allowed at once.
-    compile_slots: Semaphore,
+    compile_slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
 }
 
@@ -120,7 +120,7 @@ impl PluginRuntime {
                 max_limits: options.max_limits,
                 slots: Semaphore::new(instances as usize),
                 structure: options.structure,
-                compile_slots: Semaphore::new(options.compile.concurrency.max(1) as usize),
+                compile_slots: Arc::new(Semaphore::new(options.compile.concurrency.max(1) as usize)),
                 compile: options.compile,
                 metrics: options.metrics,
             }),
@@ -216,13 +216,17 @@ impl PluginRuntime {
             return Ok(Some(plugin));
         }
         let bounds = &self.inner.compile;
-        let _turn = match tokio::time::timeout(bounds.timeout, self.inner.compile_slots.acquire()).await {
+        let slots = self.inner.compile_slots.clone();
+        let turn = match tokio::time::timeout(bounds.timeout, slots.acquire_owned()).await {
             Ok(Ok(turn)) => turn,
             // The semaphore is never closed; either way there is no turn to compile in.
             Ok(Err(_)) | Err(_) => return Err(PluginError::Busy),
         };
         let this = self.clone();
+        // The turn moves into the blocking task: an upload whose client went away still holds
+        // it until its compilation ends, so disconnecting cannot start compilations unbounded.
         blocking(move || {
+            let _turn = turn;
             let bounds = &this.inner.compile;
             let artifact = match &bounds.worker {
                 Some(worker) => worker::compile(worker, &wasm, bounds)?,
