@@ -252,6 +252,27 @@ async fn plugin_versions_activate_rollback_detach() {
 }
 
 #[tokio::test]
+async fn only_the_newest_versions_are_kept_and_pruned_bytes_go() {
+    let (_dir, store) = open();
+    store.create_project(new_project("p")).await.unwrap();
+    store.put_webhook("p", "w", SPEC).await.unwrap();
+    let blobs: Vec<Vec<u8>> = (0..4).map(|n| format!("plugin {n}").into_bytes()).collect();
+    for wasm in &blobs {
+        store.add_plugin_version("p", "w", &digest(wasm), wasm.clone(), 2).await.unwrap();
+    }
+    let listed = store.plugin_versions("p", "w").await.unwrap();
+    assert_eq!(listed.active, Some(4));
+    assert_eq!(listed.versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(store.plugin_wasm(&digest(&blobs[0])).await.unwrap(), None);
+    assert_eq!(store.plugin_wasm(&digest(&blobs[3])).await.unwrap(), Some(blobs[3].clone()));
+    let mut digests = store.plugin_digests().await.unwrap();
+    digests.sort();
+    let mut expected = vec![digest(&blobs[2]), digest(&blobs[3])];
+    expected.sort();
+    assert_eq!(digests, expected);
+}
+
+#[tokio::test]
 async fn plugin_upload_errors_change_nothing() {
     let (_dir, store) = open();
     store.create_project(new_project("p")).await.unwrap();
