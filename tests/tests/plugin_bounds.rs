@@ -136,6 +136,23 @@ async fn compilation_is_bounded_in_time_and_memory() {
 }
 
 #[tokio::test]
+async fn a_compile_worker_that_dies_is_an_internal_error_not_a_bad_upload() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `false` exits 1 at once, as a worker that crashed would, without an artifact.
+    let host = TestHost::start_on(dir.path(), |c| c.plugin_compile_worker = Some("/bin/false".into())).await;
+    let key = seed(&host, "p", &upstream, 1).await;
+    let path = "/v1/projects/p/webhooks/w0/plugin";
+    let wasm = wasm::read(wasm::JSON_REPLY);
+    let (status, body) = host.call_raw("PUT", path, Some(&key), Some("application/wasm"), wasm).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["code"], "internal", "{body}");
+    let (_, versions) = host.call("GET", path, Some(&key), None).await;
+    assert_eq!(versions["versions"], json!([]), "nothing stored: {versions}");
+    assert_eq!(artifacts(dir.path()), Vec::<String>::new(), "nothing on disk");
+}
+
+#[tokio::test]
 async fn a_small_cache_evicts_and_reloads_plugins_that_still_answer() {
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
