@@ -259,7 +259,9 @@ impl PluginRuntime {
         size: usize,
         artifact: &[u8],
     ) -> Result<LoadedPlugin, PluginError> {
-        let component = cache::deserialize(&self.inner.engine, artifact).map_err(PluginError::Compile)?;
+        // The artifact comes from this build's own compiler: one it cannot load is a host fault.
+        let component = cache::deserialize(&self.inner.engine, artifact)
+            .map_err(|e| PluginError::CompileWorker(format!("unusable artifact: {e:#}")))?;
         let origin = Origin { sha256, size, artifact_bytes: artifact.len(), source: LoadSource::Compiled };
         let plugin = loaded::check_world(&self.inner.engine, &self.inner.linker, &component, origin)?;
         if let Some(path) = self.inner.cache.artifact_path(&sha256) {
