@@ -84,7 +84,9 @@ pub struct Limits {
     pub plugin_max_nesting: u64,
     /// Core modules in one component.
     pub plugin_max_modules: u64,
-    /// Wall time of one compilation; past it the upload is refused (`compile_timeout`).
+    /// CPU time of one compilation (so a busy machine does not refuse a legitimate upload;
+    /// wall time is backstopped at three times it); past it the upload is refused
+    /// (`compile_timeout`).
     pub plugin_compile_timeout: Duration,
     /// Memory of the compile worker; past it the upload is refused (`compile_memory`).
     pub plugin_compile_memory_bytes: u64,

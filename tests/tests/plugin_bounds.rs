@@ -123,6 +123,17 @@ async fn compilation_is_bounded_in_time_and_memory() {
     assert_eq!(body["error"]["code"], "compile_timeout", "{body}");
     host.stop().await;
 
+    // 90,000 functions pass the structural check and need tens of CPU seconds to compile.
+    let host = TestHost::start_on(dir.path(), |c| {
+        c.limits.plugin_compile_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let bomb = bombs::many_functions(90_000);
+    let (status, body) = host.call_raw("PUT", path, Some(&key), Some("application/wasm"), bomb).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "compile_timeout", "{body}");
+    host.stop().await;
+
     // Nor in 8 MiB of memory.
     let host =
         TestHost::start_on(dir.path(), |c| c.limits.plugin_compile_memory_bytes = 8 * 1024 * 1024).await;

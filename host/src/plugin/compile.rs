@@ -13,6 +13,7 @@ use super::PluginError;
 /// the offline CLI) keeps only the structural check and the concurrency bound in front of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileBounds {
+    /// CPU time of the worker (wall time backstopped at three times it).
     pub timeout: Duration,
     /// The worker's data segment limit (`RLIMIT_DATA`): heap and private mappings.
     pub memory_bytes: u64,

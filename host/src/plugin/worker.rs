@@ -1,7 +1,14 @@
 //! The compile worker: a child process (`fallback-host plugin compile-worker`) that compiles
 //! one component, so compilation is really bounded. The kernel caps its memory
-//! (`RLIMIT_DATA`), the parent kills it at the deadline, and whatever it does (abort, crash,
-//! exhaust memory) the host's own memory and threads are untouched.
+//! (`RLIMIT_DATA`) and its CPU time (`RLIMIT_CPU`, the compile timeout), the parent kills it
+//! at a wall-clock backstop, and whatever it does (abort, crash, exhaust memory) the host's
+//! own memory and threads are untouched.
+//!
+//! Time is bounded in CPU seconds rather than wall seconds so that a legitimate compile on a
+//! busy machine is not refused for the machine's load: an 18 MB Python component needed 73 s
+//! of wall time at a load average of 8 on two cores, against 14 s on a quiet one. The wall
+//! backstop (`WALL_FACTOR` times the timeout) still ends a worker that waits instead of
+//! computing.
 //!
 //! Protocol: the wasm on stdin; on success exit 0 with the serialized artifact on stdout;
 //! otherwise an exit code naming the failure and its message on stderr.
@@ -24,12 +31,15 @@ const EXIT_IO: u8 = 5;
 /// How much of the worker's stderr is kept for the error message.
 const STDERR_BYTES: u64 = 16 * 1024;
 
+/// The wall-clock backstop, as a multiple of the compile timeout (which bounds CPU time).
+const WALL_FACTOR: u32 = 3;
+
 /// How often the parent checks whether the worker has ended.
 const POLL: Duration = Duration::from_millis(5);
 
 /// Runs the worker on `wasm`; blocking (call it from `spawn_blocking`).
 pub(super) fn compile(worker: &Path, wasm: &[u8], bounds: &CompileBounds) -> Result<Vec<u8>, PluginError> {
-    let mut child = spawn(worker, bounds.memory_bytes)?;
+    let mut child = spawn(worker, bounds)?;
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -56,7 +66,7 @@ pub(super) fn compile(worker: &Path, wasm: &[u8], bounds: &CompileBounds) -> Res
         String::from_utf8_lossy(&text).into_owned()
     });
 
-    let status = wait(&mut child, bounds.timeout);
+    let status = wait(&mut child, bounds.timeout.saturating_mul(WALL_FACTOR));
     let _ = writer.join();
     let artifact = reader.join();
     let stderr = errors.join().unwrap_or_default();
@@ -71,7 +81,7 @@ pub(super) fn compile(worker: &Path, wasm: &[u8], bounds: &CompileBounds) -> Res
     outcome(status, artifact, stderr.trim(), bounds)
 }
 
-fn spawn(worker: &Path, memory_bytes: u64) -> Result<Child, PluginError> {
+fn spawn(worker: &Path, bounds: &CompileBounds) -> Result<Child, PluginError> {
     let mut command = std::process::Command::new(worker);
     command
         .args(["plugin", "compile-worker"])
@@ -79,23 +89,30 @@ fn spawn(worker: &Path, memory_bytes: u64) -> Result<Child, PluginError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("RUST_LOG", "error");
-    limit_child(&mut command, memory_bytes);
+    limit_child(&mut command, bounds);
     command.spawn().map_err(|e| PluginError::CompileWorker(format!("cannot start {}: {e}", worker.display())))
 }
 
-/// Caps the child's memory, disables its core dumps and, on Linux, ties its life to this
-/// process so a host that dies does not leave compilers running.
+/// Caps the child's memory and CPU time, disables its core dumps and, on Linux, ties its
+/// life to this process so a host that dies does not leave compilers running.
 #[cfg(unix)]
-fn limit_child(command: &mut std::process::Command, memory_bytes: u64) {
+fn limit_child(command: &mut std::process::Command, bounds: &CompileBounds) {
     use std::os::unix::process::CommandExt;
-    let memory = libc::rlim_t::try_from(memory_bytes).unwrap_or(libc::RLIM_INFINITY);
+    let memory = libc::rlim_t::try_from(bounds.memory_bytes).unwrap_or(libc::RLIM_INFINITY);
+    // Whole seconds, rounded up: SIGXCPU at the timeout, SIGKILL a second later.
+    let seconds = bounds.timeout.as_secs() + u64::from(bounds.timeout.subsec_nanos() > 0);
+    let cpu_soft = libc::rlim_t::try_from(seconds.max(1)).unwrap_or(libc::RLIM_INFINITY);
     let pre_exec = move || {
         let data = libc::rlimit { rlim_cur: memory, rlim_max: memory };
+        let cpu = libc::rlimit { rlim_cur: cpu_soft, rlim_max: cpu_soft.saturating_add(1) };
         let core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: setrlimit and prctl are async-signal-safe and only read the structs above,
         // which live on this stack frame for the duration of each call.
         unsafe {
             if libc::setrlimit(libc::RLIMIT_DATA, &data) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::setrlimit(libc::RLIMIT_CPU, &cpu) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             libc::setrlimit(libc::RLIMIT_CORE, &core);
@@ -111,7 +128,7 @@ fn limit_child(command: &mut std::process::Command, memory_bytes: u64) {
 }
 
 #[cfg(not(unix))]
-fn limit_child(_command: &mut std::process::Command, _memory_bytes: u64) {}
+fn limit_child(_command: &mut std::process::Command, _bounds: &CompileBounds) {}
 
 /// The worker's exit status, or `None` once it was killed at the deadline.
 fn wait(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>, PluginError> {
@@ -155,10 +172,23 @@ fn outcome(
         Some(EXIT_INVALID) => Err(PluginError::InvalidComponent(message())),
         Some(EXIT_COMPILE) => Err(PluginError::Compile(message())),
         Some(EXIT_MEMORY) => Err(memory()),
+        // The kernel ends a worker past its CPU time with SIGXCPU (then SIGKILL).
+        _ if cpu_exhausted(status) => Err(PluginError::CompileTimeout { limit: bounds.timeout }),
         // An abort on a failed allocation (Rust's `handle_alloc_error`) is the memory bound.
         _ if is_out_of_memory(stderr) => Err(memory()),
         _ => Err(PluginError::CompileWorker(format!("{status}: {}", last_line(stderr)))),
     }
+}
+
+#[cfg(unix)]
+fn cpu_exhausted(status: ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(libc::SIGXCPU)
+}
+
+#[cfg(not(unix))]
+fn cpu_exhausted(_status: ExitStatus) -> bool {
+    false
 }
 
 fn last_line(text: &str) -> &str {
