@@ -74,6 +74,7 @@ fn serve(
     if let Some(data_dir) = data_dir {
         config.data_dir = data_dir;
     }
+    config.plugin_compile_worker = compile_worker();
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -88,7 +89,20 @@ fn demo(listen: Option<SocketAddr>, data_dir: Option<PathBuf>) -> anyhow::Result
     if let Some(listen) = listen {
         config.listen = listen;
     }
+    config.plugin_compile_worker = compile_worker();
     runtime()?.block_on(crate::demo::run(config, data_dir))
+}
+
+/// This very executable compiles uploads as a child process (`plugin compile-worker`), so
+/// compilation is bounded in time and memory. Without it the host compiles in-process.
+fn compile_worker() -> Option<PathBuf> {
+    match std::env::current_exe() {
+        Ok(path) => Some(path),
+        Err(error) => {
+            tracing::warn!(%error, "cannot locate this executable: compiling plugins in-process");
+            None
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

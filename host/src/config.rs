@@ -23,6 +23,11 @@ pub struct Config {
     /// unreadable file or one without a valid certificate stops the start.
     pub extra_ca_file: Option<PathBuf>,
     pub limits: Limits,
+    // --- issue 7, slice A: compile bounds ---
+    /// The `fallback-host` executable run as the compile worker (`plugin compile-worker`):
+    /// `serve` and `demo` set it to themselves. `None` compiles inside the host process, with
+    /// the structural check and the concurrency bound but no memory or time bound.
+    pub plugin_compile_worker: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -34,6 +39,7 @@ impl Default for Config {
             allow_networks: Vec::new(),
             extra_ca_file: None,
             limits: Limits::default(),
+            plugin_compile_worker: None,
         }
     }
 }
@@ -84,6 +90,35 @@ pub struct Limits {
     pub plugin_max_buttons: usize,
     /// Log lines (`host.log` calls and stdout/stderr lines together) per call.
     pub plugin_max_log_lines: usize,
+    // --- issue 7, slice A: compile bounded, plugin cache, versions ---
+    // The structural defaults leave room for real components: an 18 MB componentize-py 0.25.1
+    // plugin has 13,355 functions, 6.3 MiB of code, a 417 KiB largest body, at most 271
+    // locals and 781 nested blocks in a function, and 14 core modules. 200,000 empty
+    // functions took a compiler 40 s and 1.2 GB; 100,000 stay inside the compile bounds.
+    /// Functions defined in an upload, over all its core modules.
+    pub plugin_max_functions: u64,
+    /// Bytes of function bodies in an upload.
+    pub plugin_max_code_bytes: u64,
+    /// Bytes of one function body.
+    pub plugin_max_function_bytes: u64,
+    /// Locals declared by one function: compile time grows steeply with them.
+    pub plugin_max_locals: u64,
+    /// Blocks open at once in one function.
+    pub plugin_max_nesting: u64,
+    /// Core modules in one component.
+    pub plugin_max_modules: u64,
+    /// CPU time of one compilation (so a busy machine does not refuse a legitimate upload;
+    /// wall time is backstopped at three times it); past it the upload is refused
+    /// (`compile_timeout`).
+    pub plugin_compile_timeout: Duration,
+    /// Memory of the compile worker; past it the upload is refused (`compile_memory`).
+    pub plugin_compile_memory_bytes: u64,
+    /// Compilations at once; more wait (up to the compile timeout) for a turn.
+    pub plugin_compile_concurrency: u32,
+    /// Bytes of compiled plugins kept in memory; least recently used evicted past it.
+    pub plugin_cache_bytes: u64,
+    /// Plugin versions kept per webhook; older ones are deleted, never the active one.
+    pub plugin_versions_kept: u32,
 }
 
 impl Default for Limits {
@@ -110,6 +145,17 @@ impl Default for Limits {
             plugin_max_replies: 10,
             plugin_max_buttons: 10,
             plugin_max_log_lines: 1000,
+            plugin_max_functions: 100_000,
+            plugin_max_code_bytes: 64 * MIB as u64,
+            plugin_max_function_bytes: 4 * MIB as u64,
+            plugin_max_locals: 10_000,
+            plugin_max_nesting: 10_000,
+            plugin_max_modules: 100,
+            plugin_compile_timeout: Duration::from_secs(60),
+            plugin_compile_memory_bytes: 1024 * MIB as u64,
+            plugin_compile_concurrency: 2,
+            plugin_cache_bytes: 512 * MIB as u64,
+            plugin_versions_kept: 10,
         }
     }
 }
@@ -168,6 +214,18 @@ pub struct FileConfig {
     pub plugin_max_replies: Option<usize>,
     pub plugin_max_buttons: Option<usize>,
     pub plugin_max_log_lines: Option<usize>,
+    // --- issue 7, slice A ---
+    pub plugin_max_functions: Option<u64>,
+    pub plugin_max_code_bytes: Option<u64>,
+    pub plugin_max_function_bytes: Option<u64>,
+    pub plugin_max_locals: Option<u64>,
+    pub plugin_max_nesting: Option<u64>,
+    pub plugin_max_modules: Option<u64>,
+    pub plugin_compile_timeout_ms: Option<u64>,
+    pub plugin_compile_memory_bytes: Option<u64>,
+    pub plugin_compile_concurrency: Option<u32>,
+    pub plugin_cache_bytes: Option<u64>,
+    pub plugin_versions_kept: Option<u32>,
 }
 
 impl Config {
@@ -243,6 +301,20 @@ impl FileConfig {
             plugin_max_buttons => "FALLBACK_PLUGIN_MAX_BUTTONS",
             plugin_max_log_lines => "FALLBACK_PLUGIN_MAX_LOG_LINES",
         );
+        // issue 7, slice A
+        from_env!(
+            plugin_max_functions => "FALLBACK_PLUGIN_MAX_FUNCTIONS",
+            plugin_max_code_bytes => "FALLBACK_PLUGIN_MAX_CODE_BYTES",
+            plugin_max_function_bytes => "FALLBACK_PLUGIN_MAX_FUNCTION_BYTES",
+            plugin_max_locals => "FALLBACK_PLUGIN_MAX_LOCALS",
+            plugin_max_nesting => "FALLBACK_PLUGIN_MAX_NESTING",
+            plugin_max_modules => "FALLBACK_PLUGIN_MAX_MODULES",
+            plugin_compile_timeout_ms => "FALLBACK_PLUGIN_COMPILE_TIMEOUT_MS",
+            plugin_compile_memory_bytes => "FALLBACK_PLUGIN_COMPILE_MEMORY_BYTES",
+            plugin_compile_concurrency => "FALLBACK_PLUGIN_COMPILE_CONCURRENCY",
+            plugin_cache_bytes => "FALLBACK_PLUGIN_CACHE_BYTES",
+            plugin_versions_kept => "FALLBACK_PLUGIN_VERSIONS_KEPT",
+        );
         if let Some(token) = env("FALLBACK_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()) {
             self.admin_token = Some(token.trim().to_string());
         }
@@ -283,6 +355,21 @@ impl FileConfig {
             plugin_max_replies: self.plugin_max_replies.unwrap_or(d.plugin_max_replies),
             plugin_max_buttons: self.plugin_max_buttons.unwrap_or(d.plugin_max_buttons),
             plugin_max_log_lines: self.plugin_max_log_lines.unwrap_or(d.plugin_max_log_lines),
+            plugin_max_functions: self.plugin_max_functions.unwrap_or(d.plugin_max_functions),
+            plugin_max_code_bytes: self.plugin_max_code_bytes.unwrap_or(d.plugin_max_code_bytes),
+            plugin_max_function_bytes: self.plugin_max_function_bytes.unwrap_or(d.plugin_max_function_bytes),
+            plugin_max_locals: self.plugin_max_locals.unwrap_or(d.plugin_max_locals),
+            plugin_max_nesting: self.plugin_max_nesting.unwrap_or(d.plugin_max_nesting),
+            plugin_max_modules: self.plugin_max_modules.unwrap_or(d.plugin_max_modules),
+            plugin_compile_timeout: ms(self.plugin_compile_timeout_ms, d.plugin_compile_timeout),
+            plugin_compile_memory_bytes: self
+                .plugin_compile_memory_bytes
+                .unwrap_or(d.plugin_compile_memory_bytes),
+            plugin_compile_concurrency: self
+                .plugin_compile_concurrency
+                .unwrap_or(d.plugin_compile_concurrency),
+            plugin_cache_bytes: self.plugin_cache_bytes.unwrap_or(d.plugin_cache_bytes),
+            plugin_versions_kept: self.plugin_versions_kept.unwrap_or(d.plugin_versions_kept),
         };
         limits.check()?;
         Ok(Config {
@@ -292,6 +379,7 @@ impl FileConfig {
             allow_networks: self.allow_networks.unwrap_or_default(),
             extra_ca_file: self.extra_ca_file,
             limits,
+            plugin_compile_worker: None,
         })
     }
 }
@@ -317,6 +405,27 @@ impl Limits {
             ("plugin_max_log_lines", self.plugin_max_log_lines),
         ];
         for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid { key, problem: "must be greater than 0".into() });
+            }
+        }
+        // issue 7, slice A: a zero would refuse every plugin or keep none.
+        let positive_u64 = [
+            ("plugin_max_functions", self.plugin_max_functions),
+            ("plugin_max_code_bytes", self.plugin_max_code_bytes),
+            ("plugin_max_function_bytes", self.plugin_max_function_bytes),
+            ("plugin_max_modules", self.plugin_max_modules),
+            ("plugin_max_nesting", self.plugin_max_nesting),
+            ("plugin_compile_memory_bytes", self.plugin_compile_memory_bytes),
+            ("plugin_compile_concurrency", u64::from(self.plugin_compile_concurrency)),
+            ("plugin_cache_bytes", self.plugin_cache_bytes),
+            ("plugin_versions_kept", u64::from(self.plugin_versions_kept)),
+            (
+                "plugin_compile_timeout_ms",
+                u64::try_from(self.plugin_compile_timeout.as_millis()).unwrap_or(1),
+            ),
+        ];
+        for (key, value) in positive_u64 {
             if value == 0 {
                 return Err(ConfigError::Invalid { key, problem: "must be greater than 0".into() });
             }

@@ -117,7 +117,15 @@ async fn seed(host: &Host, answers: SocketAddr) -> anyhow::Result<String> {
     store.put_webhook(PROJECT, WEBHOOK, &serde_json::to_string(&spec)?).await?;
     let loaded = state.pipeline.validate_plugin(bytes::Bytes::from_static(JSON_REPLY_WASM)).await?;
     let sha256 = loaded.sha256_hex();
-    store.add_plugin_version(PROJECT, WEBHOOK, &sha256, JSON_REPLY_WASM.to_vec()).await?;
+    store
+        .add_plugin_version(
+            PROJECT,
+            WEBHOOK,
+            &sha256,
+            JSON_REPLY_WASM.to_vec(),
+            host.state.config.limits.plugin_versions_kept,
+        )
+        .await?;
     store.set_fallback(PROJECT, Fallback::Webhook(WEBHOOK.into())).await?;
     Ok(key)
 }

@@ -24,6 +24,10 @@ pub struct Metrics {
     /// closed set of labels. `busy` under stage `admission` or `plugin` counts executions
     /// refused past a concurrency bound.
     webhook_failures: Mutex<BTreeMap<(&'static str, String), u64>>,
+    // --- issue 7, slice A: compile and plugin cache ---
+    plugin_compiles: AtomicU64,
+    plugin_evictions: AtomicU64,
+    plugin_cache_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -60,6 +64,20 @@ impl Metrics {
 
     pub fn record_plugin_upload(&self) {
         self.plugin_uploads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One compilation of a component (an upload or a reload whose artifact was gone).
+    pub fn record_plugin_compile(&self) {
+        self.plugin_compiles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Compiled plugins dropped from memory to stay under the cache's byte bound.
+    pub fn record_plugin_evictions(&self, count: u64) {
+        self.plugin_evictions.fetch_add(count, Ordering::Relaxed);
+    }
+
+    pub fn set_plugin_cache_bytes(&self, bytes: usize) {
+        self.plugin_cache_bytes.store(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -105,6 +123,15 @@ impl Metrics {
         out.push_str("# HELP fallback_rate_limited_total Requests refused by the per-project rate.\n");
         out.push_str("# TYPE fallback_rate_limited_total counter\n");
         let _ = writeln!(out, "fallback_rate_limited_total {}", load(&self.rate_limited));
+        out.push_str("# HELP fallback_plugin_compiles_total Components compiled.\n");
+        out.push_str("# TYPE fallback_plugin_compiles_total counter\n");
+        let _ = writeln!(out, "fallback_plugin_compiles_total {}", load(&self.plugin_compiles));
+        out.push_str("# HELP fallback_plugin_cache_evictions_total Compiled plugins evicted from memory.\n");
+        out.push_str("# TYPE fallback_plugin_cache_evictions_total counter\n");
+        let _ = writeln!(out, "fallback_plugin_cache_evictions_total {}", load(&self.plugin_evictions));
+        out.push_str("# HELP fallback_plugin_cache_bytes Bytes of compiled plugins kept in memory.\n");
+        out.push_str("# TYPE fallback_plugin_cache_bytes gauge\n");
+        let _ = writeln!(out, "fallback_plugin_cache_bytes {}", load(&self.plugin_cache_bytes));
         out
     }
 }

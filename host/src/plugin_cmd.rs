@@ -38,6 +38,9 @@ pub enum PluginCommand {
         #[arg(long, default_value = "application/json")]
         content_type: String,
     },
+    /// The host's compile worker: wasm on stdin, the compiled artifact on stdout.
+    #[command(hide = true)]
+    CompileWorker,
 }
 
 /// Why a command failed, printed as one `error:` line.
@@ -55,6 +58,7 @@ enum CommandError {
 
 pub fn execute(cmd: PluginCommand) -> ExitCode {
     let outcome = match cmd {
+        PluginCommand::CompileWorker => return crate::plugin::compile_worker_main(),
         PluginCommand::Check { file } => check(&file),
         PluginCommand::Run { file, response, config, message, status, content_type } => {
             run(&file, &response, config, message, status, content_type)

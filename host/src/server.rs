@@ -18,7 +18,7 @@ use crate::outbound::{
     CaFileError, ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError, load_ca_file,
 };
 use crate::pipeline::Pipeline;
-use crate::plugin::{CallLimits, PluginError, PluginRuntime, RuntimeOptions};
+use crate::plugin::{CallLimits, CompileBounds, PluginError, PluginRuntime, RuntimeOptions, StructureLimits};
 use crate::store::{SqliteStore, StoreError};
 
 /// Why the host could not start or stopped serving.
@@ -62,12 +62,8 @@ impl Host {
         let store = Arc::new(SqliteStore::open(&config.data_dir)?);
         let (admin, generated_admin_token) =
             load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
-        let runtime = PluginRuntime::new(RuntimeOptions {
-            cache_dir: Some(config.data_dir.join("plugin-cache")),
-            max_limits: CallLimits::from_config(&config.limits),
-            max_concurrent_instances: config.limits.plugin_max_concurrent,
-            slots_per_project: config.limits.plugin_slots_per_project,
-        })?;
+        let metrics = Arc::new(Metrics::default());
+        let runtime = PluginRuntime::new(runtime_options(&config, metrics.clone()))?;
         let outbound = OutboundClient::new(
             NetworkPolicy::from_allow_list(&config.allow_networks)?,
             ClientOptions {
@@ -77,9 +73,10 @@ impl Host {
                 extra_roots,
             },
         )?;
-        let metrics = Arc::new(Metrics::default());
         let pipeline =
             Pipeline::new(store.clone(), runtime, outbound, config.limits.clone(), metrics.clone());
+        // Artifacts of plugins deleted while the host was down, and interrupted writes.
+        pipeline.collect_plugin_artifacts(true).await;
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -99,6 +96,26 @@ impl Host {
         let router = api::router(self.state);
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         Ok(())
+    }
+}
+
+/// The plugin runtime as the operator configured it.
+fn runtime_options(config: &Config, metrics: Arc<Metrics>) -> RuntimeOptions {
+    let limits = &config.limits;
+    RuntimeOptions {
+        cache_dir: Some(config.data_dir.join("plugin-cache")),
+        max_limits: CallLimits::from_config(limits),
+        max_concurrent_instances: limits.plugin_max_concurrent,
+        slots_per_project: limits.plugin_slots_per_project,
+        structure: StructureLimits::from_config(limits),
+        compile: CompileBounds {
+            timeout: limits.plugin_compile_timeout,
+            memory_bytes: limits.plugin_compile_memory_bytes,
+            concurrency: limits.plugin_compile_concurrency,
+            worker: config.plugin_compile_worker.clone(),
+        },
+        cache_bytes: usize::try_from(limits.plugin_cache_bytes).unwrap_or(usize::MAX),
+        metrics,
     }
 }
 

@@ -38,6 +38,7 @@ impl TestHost {
             data_dir: data_dir.to_path_buf(),
             admin_token: Some(ADMIN_TOKEN.to_string()),
             allow_networks: vec!["127.0.0.0/8".to_string()],
+            plugin_compile_worker: Some(compile_worker()),
             ..Config::default()
         };
         adjust(&mut config);
@@ -158,6 +159,19 @@ impl TestHost {
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
+}
+
+/// The relay of the real CLI (`src/bin/fallback-host-cli.rs`), which Cargo builds beside the
+/// test executables: the host under test compiles uploads in it, as `serve` does in itself.
+pub fn compile_worker() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let name = format!("fallback-host-cli{}", std::env::consts::EXE_SUFFIX);
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("{name} not found beside {}", exe.display()))
 }
 
 impl Drop for TestHost {

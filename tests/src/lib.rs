@@ -1,5 +1,6 @@
 //! Support for the end-to-end tests: the plugins built from source, and shared helpers.
 
+pub mod bombs;
 pub mod host;
 pub mod upstream;
 pub mod wasm;

@@ -1,5 +1,6 @@
 //! A webhook's plugin: upload (validated by the runtime before anything is stored), versions,
-//! rollback, detach. The active version swaps atomically; old versions are kept.
+//! rollback, detach. The active version swaps atomically; the newest versions are kept (the
+//! operator's `plugin_versions_kept`) and the compiled artifacts of pruned ones deleted.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -23,8 +24,11 @@ pub async fn upload(
     require_webhook(&state, &access.project, &webhook).await?;
     let loaded = state.pipeline.validate_plugin(wasm.clone()).await.map_err(upload_error)?;
     let sha256 = loaded.sha256_hex();
-    let version = state.store.add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec()).await?;
+    let keep = state.config.limits.plugin_versions_kept;
+    let version =
+        state.store.add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec(), keep).await?;
     state.pipeline.forget_webhook(&access.project, &webhook);
+    state.pipeline.collect_plugin_artifacts(false).await;
     state.metrics.record_plugin_upload();
     tracing::info!(project = %access.project, webhook, version = version.version, sha256, "plugin uploaded");
     Ok((
@@ -92,7 +96,9 @@ async fn require_webhook(state: &AppState, project: &str, webhook: &str) -> Resu
     }
 }
 
-/// A rejected upload says what is wrong with the file; nothing was stored.
+/// A rejected upload says what is wrong with the file (a structural or compile limit is named
+/// by its code); nothing was stored. A fault of the host (a panic, a dead compile worker) is
+/// a 500, and only a full compile queue is `busy`.
 fn upload_error(error: PluginError) -> ApiError {
     if error.is_upload_error() {
         let code = error.code();

@@ -124,5 +124,6 @@ pub async fn delete(
         return Err(ApiError::NotFound(format!("project {project}")));
     }
     state.pipeline.forget_project(&project);
+    state.pipeline.collect_plugin_artifacts(false).await;
     Ok(StatusCode::NO_CONTENT)
 }

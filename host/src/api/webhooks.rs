@@ -70,6 +70,7 @@ pub async fn delete(
         return Err(ApiError::NotFound(format!("webhook {webhook}")));
     }
     state.pipeline.forget_webhook(&access.project, &webhook);
+    state.pipeline.collect_plugin_artifacts(false).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,5 +1,8 @@
 //! What the pipeline keeps between messages: each project's intent index and each webhook's
-//! compiled form with its active plugin, so a chat does no parsing, compiling or blob reads.
+//! compiled form with its active plugin's digest, so a chat does no parsing or blob reads.
+//!
+//! The plugin itself is not kept here but asked of the runtime at each execution: the
+//! runtime's cache is bounded by bytes, and holding plugins here would pin evicted ones.
 //!
 //! The API drops entries when it changes what they were built from. A generation counter stops
 //! a load that raced with such a change from caching what it read before the change.
@@ -9,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::intent::IntentIndex;
-use crate::plugin::LoadedPlugin;
+use crate::plugin::{LoadedPlugin, PluginError};
+use crate::store::StoreError;
 use crate::webhook::{CompiledWebhook, ValidationLimits, WebhookSpec};
 
 use super::{Pipeline, PipelineError};
@@ -42,9 +46,34 @@ pub struct Prepared {
     pub plugin: Option<ActivePlugin>,
 }
 
+/// Which plugin version a webhook runs, by digest; loaded from the runtime when it runs.
 pub struct ActivePlugin {
     pub version: u32,
-    pub loaded: Arc<LoadedPlugin>,
+    pub sha256: String,
+    /// The upload's size in bytes.
+    pub size: usize,
+}
+
+/// Why a webhook's plugin could not be had for an execution.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginUnavailable {
+    #[error("cannot read the plugin from the store")]
+    Store(#[from] StoreError),
+    /// Its version was deleted (a newer upload pruned it) while the execution began.
+    #[error("plugin {0} is no longer stored")]
+    Gone(String),
+    #[error(transparent)]
+    Load(#[from] PluginError),
+}
+
+impl PluginUnavailable {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PluginUnavailable::Store(_) => "plugin_store",
+            PluginUnavailable::Gone(_) => "plugin_gone",
+            PluginUnavailable::Load(error) => error.code(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -89,8 +118,7 @@ impl Cache {
 }
 
 impl Pipeline {
-    /// The webhook's active plugin, loaded. The bytes (megabytes for a JavaScript or Python
-    /// component) are read from the store only when this process has not loaded that digest yet.
+    /// The webhook's active plugin version, without loading it.
     async fn active_plugin(
         &self,
         project: &str,
@@ -99,18 +127,44 @@ impl Pipeline {
         let Some(active) = self.store.active_plugin_version(project, webhook).await? else {
             return Ok(None);
         };
-        if let Some(loaded) = self.runtime.loaded(&active.sha256) {
-            return Ok(Some(ActivePlugin { version: active.version, loaded }));
+        let size = usize::try_from(active.size).unwrap_or(usize::MAX);
+        Ok(Some(ActivePlugin { version: active.version, sha256: active.sha256, size }))
+    }
+
+    /// The plugin to run: from the runtime's memory, else its artifact on disk, else compiled
+    /// again from the store's bytes (read only then: megabytes for a JS or Python component).
+    /// The runtime makes concurrent first loads of one digest load once.
+    pub(super) async fn loaded_plugin(
+        &self,
+        plugin: &ActivePlugin,
+    ) -> Result<Arc<LoadedPlugin>, PluginUnavailable> {
+        if let Some(loaded) = self.runtime.load_stored(&plugin.sha256, plugin.size).await? {
+            return Ok(loaded);
         }
-        let Some(stored) = self.store.active_plugin(project, webhook).await? else {
-            return Ok(None);
+        let wasm = self
+            .store
+            .plugin_wasm(&plugin.sha256)
+            .await?
+            .ok_or_else(|| PluginUnavailable::Gone(plugin.sha256.clone()))?;
+        Ok(self.runtime.load_upload(wasm.into()).await?)
+    }
+
+    /// Deletes compiled artifacts that no stored plugin version uses any more. A failure only
+    /// leaves files for the next pass.
+    pub async fn collect_plugin_artifacts(&self, at_start: bool) {
+        let keep = match self.store.plugin_digests().await {
+            Ok(digests) => digests.into_iter().collect(),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot list stored plugins; artifacts kept");
+                return;
+            }
         };
         let runtime = self.runtime.clone();
-        let wasm = stored.wasm;
-        let loaded = tokio::task::spawn_blocking(move || runtime.load(&wasm))
-            .await?
-            .map_err(|cause| PipelineError::PluginLoad { webhook: webhook.to_string(), cause })?;
-        Ok(Some(ActivePlugin { version: stored.version, loaded }))
+        match tokio::task::spawn_blocking(move || runtime.collect_artifacts(&keep, at_start)).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "deleted unused plugin artifacts"),
+            Err(error) => tracing::warn!(error = %error, "collecting plugin artifacts failed"),
+        }
     }
 
     pub(super) async fn intent_index(&self, project: &str) -> Result<Arc<Intents>, PipelineError> {

@@ -222,10 +222,12 @@ impl Pipeline {
             variables,
         };
         let limits = call_limits(&self.limits, prepared.compiled.limits());
-        let run = self.runtime.run(&plugin.loaded, plugin_call, &limits).await;
+        let loaded = (self.loaded_plugin(plugin).await)
+            .map_err(|error| TraceError::new(Stage::Plugin, error.code(), error.to_string()))?;
+        let run = self.runtime.run(&loaded, plugin_call, &limits).await;
         trace.timings_ms.plugin = millis(step);
         trace.plugin =
-            Some(PluginTrace { version: plugin.version, sha256: plugin.loaded.sha256_hex(), logs: run.logs });
+            Some(PluginTrace { version: plugin.version, sha256: plugin.sha256.clone(), logs: run.logs });
         let output =
             run.result.map_err(|error| TraceError::new(Stage::Plugin, error.code(), error.to_string()))?;
         Ok((output.variables, output.replies))

@@ -186,14 +186,10 @@ impl Pipeline {
         crate::webhook::validate(spec, &ValidationLimits::from(&self.limits))
     }
 
-    /// Validates and compiles an upload (warming the runtime's cache), off the async threads.
-    /// The loaded plugin carries the digest the store keys the upload by.
+    /// Validates and compiles an upload under the runtime's compile bounds (warming its
+    /// cache). The loaded plugin carries the digest the store keys the upload by.
     pub async fn validate_plugin(&self, wasm: bytes::Bytes) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let runtime = self.runtime.clone();
-        match tokio::task::spawn_blocking(move || runtime.load(&wasm)).await {
-            Ok(result) => result,
-            Err(_) => Err(PluginError::Busy),
-        }
+        self.runtime.load_upload(wasm).await
     }
 
     pub fn forget_intents(&self, project: &str) {

@@ -1,168 +1,183 @@
-//! Turning uploaded bytes into a ready-to-instantiate plugin: sniff, compile or reuse the
-//! artifact on disk, check the world, and keep the result in memory by sha256.
+//! Where compiled plugins are kept: in memory in a byte-bounded LRU keyed by sha256, and on
+//! disk as `<sha256>.cwasm` artifacts so a restart or an eviction does not recompile.
+//!
+//! Loads of one digest are single-flight: concurrent first chats of a plugin wait for one
+//! load instead of each compiling it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 
 use super::PluginError;
-use super::call::CallState;
-use crate::bindings::PluginPre;
+use super::loaded::LoadedPlugin;
+use crate::metrics::Metrics;
 
-/// The hooks the world requires a plugin to export.
-const REQUIRED_EXPORTS: [&str; 2] = ["extract", "format"];
+pub(crate) type Digest = [u8; 32];
 
-/// Where a loaded plugin's machine code came from: observable so tests and logs can tell a
-/// restart that reused the disk cache from one that recompiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadSource {
-    Compiled,
-    Disk,
-}
-
-/// A validated, compiled plugin version, ready to instantiate many times.
-pub struct LoadedPlugin {
-    sha256: [u8; 32],
-    size: usize,
-    source: LoadSource,
-    exports: Vec<String>,
-    imports: Vec<String>,
-    pub(crate) pre: PluginPre<CallState>,
-}
-
-impl std::fmt::Debug for LoadedPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin")
-            .field("sha256", &self.sha256_hex())
-            .field("size", &self.size)
-            .field("source", &self.source)
-            .field("exports", &self.exports)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LoadedPlugin {
-    pub fn sha256(&self) -> [u8; 32] {
-        self.sha256
-    }
-
-    pub fn sha256_hex(&self) -> String {
-        hex::encode(self.sha256)
-    }
-
-    /// Size in bytes of the uploaded component.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    pub fn source(&self) -> LoadSource {
-        self.source
-    }
-
-    /// The component's export names (the world's are `extract` and `format`).
-    pub fn exports(&self) -> &[String] {
-        &self.exports
-    }
-
-    /// The component's import names (WASI interfaces and `fallback:plugin/host`).
-    pub fn imports(&self) -> &[String] {
-        &self.imports
-    }
-}
-
-pub fn sha256(wasm: &[u8]) -> [u8; 32] {
-    Sha256::digest(wasm).into()
-}
-
-/// Compiled plugins by sha256, in memory and (optionally) on disk.
+/// Compiled plugins by sha256, in memory (bounded) and (optionally) on disk.
 pub(crate) struct PluginCache {
     dir: Option<PathBuf>,
-    loaded: Mutex<HashMap<[u8; 32], Arc<LoadedPlugin>>>,
+    lru: Mutex<Lru>,
+    /// One gate per digest being loaded.
+    inflight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    metrics: Arc<Metrics>,
+}
+
+/// Least recently used first: `order` maps a use stamp to its digest.
+struct Lru {
+    capacity: usize,
+    used: usize,
+    clock: u64,
+    entries: HashMap<Digest, (Arc<LoadedPlugin>, u64)>,
+    order: BTreeMap<u64, Digest>,
+}
+
+impl Lru {
+    fn get(&mut self, sha256: &Digest) -> Option<Arc<LoadedPlugin>> {
+        self.clock += 1;
+        let clock = self.clock;
+        let (plugin, stamp) = self.entries.get_mut(sha256)?;
+        self.order.remove(stamp);
+        *stamp = clock;
+        self.order.insert(clock, *sha256);
+        Some(plugin.clone())
+    }
+
+    /// Inserts (or finds) the plugin, then evicts the least recently used past the bound,
+    /// never the one just inserted. Answers the kept plugin and how many were evicted.
+    fn insert(&mut self, plugin: Arc<LoadedPlugin>) -> (Arc<LoadedPlugin>, u64) {
+        let sha256 = plugin.sha256();
+        if let Some(found) = self.get(&sha256) {
+            return (found, 0);
+        }
+        self.clock += 1;
+        self.used += plugin.weight();
+        self.entries.insert(sha256, (plugin.clone(), self.clock));
+        self.order.insert(self.clock, sha256);
+        let mut evicted = 0;
+        while self.used > self.capacity && self.entries.len() > 1 {
+            let Some((_, oldest)) = self.order.pop_first() else { break };
+            if let Some((gone, _)) = self.entries.remove(&oldest) {
+                self.used = self.used.saturating_sub(gone.weight());
+                evicted += 1;
+            }
+        }
+        (plugin, evicted)
+    }
 }
 
 impl PluginCache {
-    pub fn new(dir: Option<PathBuf>) -> Result<Self, PluginError> {
+    pub fn new(dir: Option<PathBuf>, capacity: usize, metrics: Arc<Metrics>) -> Result<Self, PluginError> {
         if let Some(dir) = &dir {
             fs::create_dir_all(dir).map_err(|e| PluginError::Engine(e.into()))?;
         }
-        Ok(Self { dir, loaded: Mutex::new(HashMap::new()) })
+        let lru = Lru { capacity, used: 0, clock: 0, entries: HashMap::new(), order: BTreeMap::new() };
+        Ok(Self { dir, lru: Mutex::new(lru), inflight: Mutex::new(HashMap::new()), metrics })
     }
 
-    pub fn load(
+    /// A plugin loaded in this process, found by its digest; counts as a use.
+    pub fn get(&self, sha256: &Digest) -> Option<Arc<LoadedPlugin>> {
+        self.lru().get(sha256)
+    }
+
+    /// Keeps a freshly loaded plugin, evicting others past the byte bound.
+    pub fn insert(&self, plugin: LoadedPlugin) -> Arc<LoadedPlugin> {
+        let (kept, evicted, used) = {
+            let mut lru = self.lru();
+            let (kept, evicted) = lru.insert(Arc::new(plugin));
+            (kept, evicted, lru.used)
+        };
+        self.metrics.record_plugin_evictions(evicted);
+        self.metrics.set_plugin_cache_bytes(used);
+        kept
+    }
+
+    /// The cached plugin, or the result of `load` run once however many callers ask at once;
+    /// `load` answers `None` when it found nothing to load (nothing is cached then).
+    pub async fn get_or_load<F, Fut>(
         &self,
-        engine: &Engine,
-        linker: &Linker<CallState>,
-        wasm: &[u8],
-    ) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let sha256 = sha256(wasm);
-        if let Some(plugin) = self.lock().get(&sha256) {
-            return Ok(plugin.clone());
+        sha256: Digest,
+        load: F,
+    ) -> Result<Option<Arc<LoadedPlugin>>, PluginError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<LoadedPlugin>, PluginError>>,
+    {
+        if let Some(found) = self.get(&sha256) {
+            return Ok(Some(found));
         }
-        sniff(wasm)?;
-        let artifact = self.dir.as_deref().map(|dir| dir.join(format!("{}.cwasm", hex::encode(sha256))));
-        let (component, source) = match artifact.as_deref().and_then(|path| from_disk(engine, path)) {
-            Some(component) => (component, LoadSource::Disk),
-            None => {
-                let component = compile(engine, wasm)?;
-                if let Some(path) = &artifact {
-                    store_artifact(&component, path);
-                }
-                (component, LoadSource::Compiled)
+        let gate = self.gates().entry(sha256).or_default().clone();
+        let result = {
+            let _turn = gate.lock().await;
+            match self.get(&sha256) {
+                Some(found) => Ok(Some(found)),
+                None => load().await.map(|loaded| loaded.map(|plugin| self.insert(plugin))),
             }
         };
-        let plugin = Arc::new(check_world(engine, linker, &component, sha256, wasm.len(), source)?);
-        Ok(self.lock().entry(sha256).or_insert(plugin).clone())
+        // The gate goes once nobody else holds it; clones are only made under this lock.
+        let mut gates = self.gates();
+        if Arc::strong_count(&gate) <= 2 && gates.get(&sha256).is_some_and(|g| Arc::ptr_eq(g, &gate)) {
+            gates.remove(&sha256);
+        }
+        result
     }
 
-    /// A plugin already loaded in this process, found by its digest without its bytes.
-    pub fn get(&self, sha256: &[u8; 32]) -> Option<Arc<LoadedPlugin>> {
-        self.lock().get(sha256).cloned()
+    pub fn artifact_path(&self, sha256: &Digest) -> Option<PathBuf> {
+        self.dir.as_deref().map(|dir| dir.join(format!("{}.cwasm", hex::encode(sha256))))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<LoadedPlugin>>> {
-        self.loaded.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Deletes every artifact whose digest is not in `keep` (the store's plugins), and at
+    /// start the temporary files of writes a crash interrupted. Answers how many went.
+    pub fn collect_artifacts(&self, keep: &HashSet<String>, at_start: bool) -> usize {
+        let Some(dir) = &self.dir else { return 0 };
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot list plugin artifacts");
+                return 0;
+            }
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let stale = match name.strip_suffix(".cwasm") {
+                Some(digest) => !keep.contains(digest),
+                None => at_start && name.ends_with(".tmp"),
+            };
+            if stale {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(file = name, error = %e, "cannot delete plugin artifact"),
+                }
+            }
+        }
+        removed
+    }
+
+    fn lru(&self) -> MutexGuard<'_, Lru> {
+        self.lru.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn gates(&self) -> MutexGuard<'_, HashMap<Digest, Arc<tokio::sync::Mutex<()>>>> {
+        self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Tells the two common wrong uploads apart before compiling: any bytes, and a core module.
-fn sniff(wasm: &[u8]) -> Result<(), PluginError> {
-    const MAGIC: &[u8; 4] = b"\0asm";
-    const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
-    if wasm.len() < 8 || &wasm[..4] != MAGIC {
-        return Err(PluginError::NotWasm);
-    }
-    if wasm[4..8] == CORE_VERSION {
-        return Err(PluginError::CoreModule);
-    }
-    Ok(())
-}
-
-fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, PluginError> {
-    Component::from_binary(engine, wasm).map_err(|e| {
-        let e = anyhow::Error::from(e);
-        // Validation errors come from wasmtime's translation of the binary; anything else
-        // (Cranelift, resources) is a compile failure of an otherwise valid component.
-        let invalid = e.chain().any(|cause| {
-            let text = cause.to_string();
-            text.contains("WebAssembly") || text.contains("failed to parse")
-        });
-        if invalid { PluginError::InvalidComponent(e) } else { PluginError::Compile(e) }
-    })
-}
-
-/// An artifact this engine wrote earlier. Anything unusable (corrupt, written by another
-/// wasmtime version or configuration) is ignored so the caller recompiles and rewrites it.
+/// An artifact this engine wrote earlier, with its size. Anything unusable (corrupt, written
+/// by another wasmtime version or configuration) is ignored so the caller recompiles it.
 ///
 /// The file is read into memory rather than mapped: a mapped artifact truncated or rewritten
 /// in place (by an operator, a backup restore) would crash the process with SIGBUS.
-fn from_disk(engine: &Engine, path: &Path) -> Option<Component> {
+pub(super) fn from_disk(engine: &Engine, path: &Path) -> Option<(Component, usize)> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
@@ -171,10 +186,8 @@ fn from_disk(engine: &Engine, path: &Path) -> Option<Component> {
             return None;
         }
     };
-    // SAFETY: the cache directory holds only artifacts written by `store_artifact` from
-    // `Component::serialize`; wasmtime checks the header, version and engine configuration.
-    match unsafe { Component::deserialize(engine, &bytes) } {
-        Ok(component) => Some(component),
+    match deserialize(engine, &bytes) {
+        Ok(component) => Some((component, bytes.len())),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "ignoring unusable plugin artifact");
             None
@@ -182,69 +195,27 @@ fn from_disk(engine: &Engine, path: &Path) -> Option<Component> {
     }
 }
 
+/// An artifact from this engine's configuration: written by `store_artifact` or by the
+/// compile worker, which builds its engine from the same code settings.
+pub(super) fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Component, anyhow::Error> {
+    // SAFETY: the bytes come from `Engine::precompile_component` of this build (this process
+    // or its compile worker, the same executable) or from the cache directory that only
+    // holds such artifacts; wasmtime checks the header, version and engine configuration.
+    Ok(unsafe { Component::deserialize(engine, bytes) }?)
+}
+
 /// Writes the artifact through a temporary file and a rename, so a concurrent reader never
-/// sees half of it. A failure only costs a recompilation at the next start.
-fn store_artifact(component: &Component, path: &Path) {
+/// sees half of it. A failure only costs a recompilation later.
+pub(super) fn store_artifact(bytes: &[u8], path: &Path) {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp = path.with_extension(format!(
         "{}.{}.tmp",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let written = component
-        .serialize()
-        .map_err(|e| io::Error::other(anyhow::Error::from(e)))
-        .and_then(|bytes| fs::write(&tmp, bytes))
-        .and_then(|()| fs::rename(&tmp, path));
+    let written = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         tracing::warn!(path = %path.display(), error = %e, "could not cache plugin artifact");
-    }
-}
-
-fn check_world(
-    engine: &Engine,
-    linker: &Linker<CallState>,
-    component: &Component,
-    sha256: [u8; 32],
-    size: usize,
-    source: LoadSource,
-) -> Result<LoadedPlugin, PluginError> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
-    let missing: Vec<String> = REQUIRED_EXPORTS
-        .iter()
-        .filter(|name| !exports.iter().any(|e| e == *name))
-        .map(|name| format!("`{name}`"))
-        .collect();
-    if !missing.is_empty() {
-        let found = if exports.is_empty() { "none".to_owned() } else { exports.join(", ") };
-        return Err(PluginError::WrongWorld {
-            detail: format!(
-                "missing export {} of fallback:plugin/plugin (exports found: {found})",
-                missing.join(" and ")
-            ),
-        });
-    }
-    let instance_pre = linker.instantiate_pre(component).map_err(|e| PluginError::WrongWorld {
-        detail: format!("unsatisfied import: {:#}", anyhow::Error::from(e)),
-    })?;
-    let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::WrongWorld {
-        detail: format!("mistyped export: {:#}", anyhow::Error::from(e)),
-    })?;
-    Ok(LoadedPlugin { sha256, size, source, exports, imports, pre })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sniffing_tells_bytes_and_core_modules_apart() {
-        assert!(matches!(sniff(b""), Err(PluginError::NotWasm)));
-        assert!(matches!(sniff(b"hello world"), Err(PluginError::NotWasm)));
-        assert!(matches!(sniff(b"\0asm\x01\0\0\0"), Err(PluginError::CoreModule)));
-        assert!(sniff(b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

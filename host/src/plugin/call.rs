@@ -6,16 +6,17 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::add_to_linker_async;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::cache::LoadedPlugin;
 use super::cpu::CpuMeter;
 use super::error::{Hook, PluginError};
 use super::limits::{CallLimits, ITEM_OVERHEAD_BYTES, MemoryLimitExceeded, MemoryLimiter};
+use super::loaded::LoadedPlugin;
 use super::logs::{CallLog, LogBudgetExceeded, Stream};
-use crate::bindings::{self, Context, Header, HttpResponse, Level, Plugin, Variable};
-use crate::model::{Button, LogLevel, PluginContext, Reply, UpstreamResponse, Variables};
+use super::state::CallState;
+use crate::bindings::{self, Context, Header, HttpResponse, Plugin, Variable};
+use crate::model::{Button, PluginContext, Reply, UpstreamResponse, Variables};
 use crate::varname::VarName;
 
 /// The input of one webhook execution's plugin call.
@@ -47,44 +48,6 @@ pub struct PluginTimings {
 #[derive(Debug, thiserror::Error)]
 #[error("plugin call deadline exceeded")]
 struct DeadlineExceeded;
-
-/// The store's data: everything a guest can reach, which is nothing but its own log.
-pub(crate) struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    log: CallLog,
-    limiter: MemoryLimiter,
-    /// When the running step must end; checked at every epoch tick.
-    deadline: Instant,
-    /// The call's CPU so far: past a few ticks it shares the long runners' turns.
-    cpu: CpuMeter,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl bindings::LogHost for CallState {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        Ok(self.log.log(level.into(), message)?)
-    }
-}
-
-impl bindings::TypesHost for CallState {}
-
-impl From<Level> for LogLevel {
-    fn from(level: Level) -> Self {
-        match level {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        }
-    }
-}
 
 /// WASI (all of p2, granting nothing: see `new_store`) and the world's `host` interface.
 pub(crate) fn new_linker(engine: &Engine) -> Result<Linker<CallState>, PluginError> {

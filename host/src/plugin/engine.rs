@@ -44,14 +44,24 @@ pub(crate) fn new_engine(max: &CallLimits, max_instances: u32) -> Result<Engine,
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .table_keep_resident(KEEP_RESIDENT_BYTES);
 
-    let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .consume_fuel(true)
-        .memory_init_cow(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let mut config = code_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|e| PluginError::Engine(e.into()))
+}
+
+/// An engine that only compiles, for the compile worker: the same code settings as
+/// `new_engine`'s, so its artifacts load there, without the instance pool (whose address
+/// space reservation has no use in a process that never instantiates).
+pub(crate) fn compile_engine() -> Result<Engine, PluginError> {
+    Engine::new(&code_config()).map_err(|e| PluginError::Engine(e.into()))
+}
+
+/// Everything that shapes compiled code. Artifacts record it, and an engine refuses to load
+/// one compiled under another.
+fn code_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true).consume_fuel(true).memory_init_cow(true);
+    config
 }
 
 /// Starts the one thread that advances the engine's epoch. It ends on its own once every

@@ -1,6 +1,9 @@
 //! What can go wrong loading or calling a plugin, each with a stable code for the API.
 
 use std::fmt;
+use std::time::Duration;
+
+use super::structure::StructureLimit;
 
 /// The step of a call that failed: instantiation, then the two hooks in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +42,19 @@ pub enum PluginError {
     WrongWorld { detail: String },
     #[error("the component failed to compile: {0:#}")]
     Compile(#[source] anyhow::Error),
+    /// Refused before compiling: the component is larger in some dimension than the operator allows.
+    #[error("the component has {found} {limit}, over the limit of {max} ({setting})", setting = limit.setting())]
+    Structure { limit: StructureLimit, found: u64, max: u64 },
+    #[error("compiling the component took longer than {}s", limit.as_secs_f64())]
+    CompileTimeout { limit: Duration },
+    #[error("compiling the component needed more than {limit} bytes of memory")]
+    CompileMemory { limit: u64 },
+    /// The compile worker died or answered nonsense: a fault of the host, not of the upload.
+    #[error("the compile worker failed: {0}")]
+    CompileWorker(String),
+    /// A bug (a panic) while loading: a fault of the host, not of the upload.
+    #[error("internal error while loading the plugin: {0}")]
+    Internal(String),
     #[error("the plugin runtime could not start: {0:#}")]
     Engine(#[source] anyhow::Error),
     #[error("plugin trapped in {hook}: {}", guest_message.as_deref().unwrap_or(message))]
@@ -100,6 +116,11 @@ impl PluginError {
             PluginError::InvalidComponent(_) => "invalid_component",
             PluginError::WrongWorld { .. } => "wrong_world",
             PluginError::Compile(_) => "compile_failed",
+            PluginError::Structure { limit, .. } => limit.code(),
+            PluginError::CompileTimeout { .. } => "compile_timeout",
+            PluginError::CompileMemory { .. } => "compile_memory",
+            PluginError::CompileWorker(_) => "compile_worker",
+            PluginError::Internal(_) => "internal",
             PluginError::Engine(_) => "plugin_engine",
             PluginError::Trap { .. } => "plugin_trap",
             PluginError::Timeout { .. } => "plugin_timeout",
@@ -129,6 +150,9 @@ impl PluginError {
                 | PluginError::InvalidComponent(_)
                 | PluginError::WrongWorld { .. }
                 | PluginError::Compile(_)
+                | PluginError::Structure { .. }
+                | PluginError::CompileTimeout { .. }
+                | PluginError::CompileMemory { .. }
         )
     }
 

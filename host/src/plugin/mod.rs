@@ -6,11 +6,17 @@
 mod cache;
 mod call;
 mod cpu;
+mod compile;
 mod engine;
 mod error;
 mod limits;
+mod loaded;
 mod logs;
+mod state;
+mod structure;
+mod worker;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -18,15 +24,21 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-pub use cache::{LoadSource, LoadedPlugin, sha256};
 #[doc(hidden)]
 pub use call::ReusedInstance;
 pub use call::{PluginCall, PluginOutput, PluginTimings};
+pub use compile::CompileBounds;
 pub use error::{Hook, PluginError};
 pub use limits::{CallLimits, ITEM_OVERHEAD_BYTES};
+pub use loaded::{LoadSource, LoadedPlugin, sha256};
+pub use structure::{Structure, StructureLimit, StructureLimits};
+pub use worker::worker_main as compile_worker_main;
 
+use crate::metrics::Metrics;
 use crate::model::LogLine;
 use crate::quota::KeyedSlots;
+use cache::Digest;
+use loaded::Origin;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -39,15 +51,27 @@ pub struct RuntimeOptions {
     /// Instances one project (`PluginContext::project`) may hold or wait for at once; past it a
     /// call is `Busy` at once, so a looping tenant burns its share and no more.
     pub slots_per_project: u32,
+    /// What a component may contain before anything compiles it.
+    pub structure: StructureLimits,
+    /// Time, memory and concurrency of compilation, and the worker that does it.
+    pub compile: CompileBounds,
+    /// Bytes of compiled plugins kept in memory; the least recently used go past it.
+    pub cache_bytes: usize,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
+        let limits = crate::config::Limits::default();
         Self {
             cache_dir: None,
             max_limits: CallLimits::default(),
             max_concurrent_instances: 64,
             slots_per_project: 8,
+            structure: StructureLimits::default(),
+            compile: CompileBounds::default(),
+            cache_bytes: usize::try_from(limits.plugin_cache_bytes).unwrap_or(usize::MAX),
+            metrics: Arc::new(Metrics::default()),
         }
     }
 }
@@ -73,7 +97,7 @@ pub struct PluginRuntime {
 
 struct Inner {
     engine: Engine,
-    linker: Linker<call::CallState>,
+    linker: Linker<state::CallState>,
     cache: cache::PluginCache,
     max_limits: CallLimits,
     /// One permit per pooled instance slot, so a burst waits instead of failing the pool.
@@ -82,6 +106,11 @@ struct Inner {
     shares: KeyedSlots,
     /// The cores long-running calls share, so they never take them all.
     cpu: cpu::CpuTurns,
+    structure: StructureLimits,
+    compile: CompileBounds,
+    /// One permit per compilation allowed at once.
+    compile_slots: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -95,7 +124,7 @@ impl PluginRuntime {
         let instances = options.max_concurrent_instances.max(1);
         let engine = engine::new_engine(&options.max_limits, instances)?;
         let linker = call::new_linker(&engine)?;
-        let cache = cache::PluginCache::new(options.cache_dir)?;
+        let cache = cache::PluginCache::new(options.cache_dir, options.cache_bytes, options.metrics.clone())?;
         engine::start_ticker(&engine)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -109,6 +138,10 @@ impl PluginRuntime {
                     (instances as usize).saturating_mul(CALLS_PER_SLOT),
                 ),
                 cpu: cpu::CpuTurns::for_this_machine(),
+                structure: options.structure,
+                compile_slots: Arc::new(Semaphore::new(options.compile.concurrency.max(1) as usize)),
+                compile: options.compile,
+                metrics: options.metrics,
             }),
         })
     }
@@ -117,18 +150,143 @@ impl PluginRuntime {
         &self.inner.max_limits
     }
 
-    /// Validates and compiles (or reuses) a plugin. Blocking: async callers run it in
-    /// `spawn_blocking`.
+    /// Validates and compiles (or reuses) a plugin, compiling in this process: for the offline
+    /// CLI and embedders. Blocking: async callers use `load_upload`, which bounds compilation.
     pub fn load(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
-        self.inner.cache.load(&self.inner.engine, &self.inner.linker, wasm)
+        let sha256 = sha256(wasm);
+        if let Some(plugin) = self.inner.cache.get(&sha256) {
+            return Ok(plugin);
+        }
+        let plugin = match self.check_and_reuse(sha256, wasm)? {
+            Some(plugin) => plugin,
+            None => {
+                let artifact = compile::in_process(&self.inner.engine, wasm, &self.inner.compile)?;
+                self.inner.metrics.record_plugin_compile();
+                self.accept_artifact(sha256, wasm.len(), &artifact)?
+            }
+        };
+        Ok(self.inner.cache.insert(plugin))
+    }
+
+    /// Validates and compiles (or reuses) an upload or a stored plugin's bytes: checked
+    /// structurally first, then compiled under the compile bounds (in the worker process when
+    /// one is configured), at most `concurrency` at once. Concurrent loads of the same bytes
+    /// compile once. Nothing of a refused component is kept, in memory or on disk.
+    pub async fn load_upload(&self, wasm: bytes::Bytes) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let hashed = wasm.clone();
+        let sha256 = blocking(move || Ok(sha256(&hashed))).await?;
+        let loaded = self.inner.cache.get_or_load(sha256, || self.load_fresh(sha256, wasm)).await?;
+        loaded.ok_or_else(|| PluginError::Internal("a fresh load answered nothing".into()))
+    }
+
+    /// The plugin with this hex sha256, from memory or else from its artifact on disk,
+    /// without its wasm; `None` when neither has it (the caller then reads the bytes from the
+    /// store and calls `load_upload`). `size` is the upload's, as the store recorded it.
+    pub async fn load_stored(
+        &self,
+        sha256_hex: &str,
+        size: usize,
+    ) -> Result<Option<Arc<LoadedPlugin>>, PluginError> {
+        let Some(sha256) = digest(sha256_hex) else { return Ok(None) };
+        let Some(path) = self.inner.cache.artifact_path(&sha256) else {
+            return Ok(self.inner.cache.get(&sha256));
+        };
+        let this = self.clone();
+        self.inner
+            .cache
+            .get_or_load(sha256, || {
+                blocking(move || {
+                    let Some((component, artifact_bytes)) = cache::from_disk(&this.inner.engine, &path)
+                    else {
+                        return Ok(None);
+                    };
+                    let origin = Origin { sha256, size, artifact_bytes, source: LoadSource::Disk };
+                    match loaded::check_world(&this.inner.engine, &this.inner.linker, &component, origin) {
+                        Ok(plugin) => Ok(Some(plugin)),
+                        // An artifact of another world cannot be an accepted plugin: recompile.
+                        Err(_) => Ok(None),
+                    }
+                })
+            })
+            .await
     }
 
     /// The plugin with this hex sha256 if it is loaded already, so callers holding only the
     /// digest (a store row) can skip reading the bytes.
     pub fn loaded(&self, sha256_hex: &str) -> Option<Arc<LoadedPlugin>> {
-        let mut digest = [0u8; 32];
-        hex::decode_to_slice(sha256_hex, &mut digest).ok()?;
-        self.inner.cache.get(&digest)
+        self.inner.cache.get(&digest(sha256_hex)?)
+    }
+
+    /// Deletes the on-disk artifacts of every digest not in `keep` (lower-case hex), and at
+    /// start the leftovers of interrupted writes. Answers how many files went. Blocking.
+    pub fn collect_artifacts(&self, keep: &HashSet<String>, at_start: bool) -> usize {
+        self.inner.cache.collect_artifacts(keep, at_start)
+    }
+
+    /// The structural check and the on-disk artifact, off the async threads.
+    async fn load_fresh(
+        &self,
+        sha256: Digest,
+        wasm: bytes::Bytes,
+    ) -> Result<Option<LoadedPlugin>, PluginError> {
+        let this = self.clone();
+        let input = wasm.clone();
+        if let Some(plugin) = blocking(move || this.check_and_reuse(sha256, &input)).await? {
+            return Ok(Some(plugin));
+        }
+        let bounds = &self.inner.compile;
+        let slots = self.inner.compile_slots.clone();
+        let turn = match tokio::time::timeout(bounds.timeout, slots.acquire_owned()).await {
+            Ok(Ok(turn)) => turn,
+            // The semaphore is never closed; either way there is no turn to compile in.
+            Ok(Err(_)) | Err(_) => return Err(PluginError::Busy),
+        };
+        let this = self.clone();
+        // The turn moves into the blocking task: an upload whose client went away still holds
+        // it until its compilation ends, so disconnecting cannot start compilations unbounded.
+        blocking(move || {
+            let _turn = turn;
+            let bounds = &this.inner.compile;
+            let artifact = match &bounds.worker {
+                Some(worker) => worker::compile(worker, &wasm, bounds)?,
+                None => compile::in_process(&this.inner.engine, &wasm, bounds)?,
+            };
+            this.inner.metrics.record_plugin_compile();
+            this.accept_artifact(sha256, wasm.len(), &artifact).map(Some)
+        })
+        .await
+    }
+
+    /// Sniffs and checks the structure of `wasm`, then answers the plugin from its artifact
+    /// on disk if there is a usable one.
+    fn check_and_reuse(&self, sha256: Digest, wasm: &[u8]) -> Result<Option<LoadedPlugin>, PluginError> {
+        compile::sniff(wasm)?;
+        let structure = structure::check(wasm, &self.inner.structure)?;
+        tracing::debug!(sha256 = hex::encode(sha256), ?structure, "plugin structure checked");
+        let Some(path) = self.inner.cache.artifact_path(&sha256) else { return Ok(None) };
+        let Some((component, artifact_bytes)) = cache::from_disk(&self.inner.engine, &path) else {
+            return Ok(None);
+        };
+        let origin = Origin { sha256, size: wasm.len(), artifact_bytes, source: LoadSource::Disk };
+        loaded::check_world(&self.inner.engine, &self.inner.linker, &component, origin).map(Some)
+    }
+
+    /// A freshly compiled artifact, checked against the world; only then written to disk.
+    fn accept_artifact(
+        &self,
+        sha256: Digest,
+        size: usize,
+        artifact: &[u8],
+    ) -> Result<LoadedPlugin, PluginError> {
+        // The artifact comes from this build's own compiler: one it cannot load is a host fault.
+        let component = cache::deserialize(&self.inner.engine, artifact)
+            .map_err(|e| PluginError::CompileWorker(format!("unusable artifact: {e:#}")))?;
+        let origin = Origin { sha256, size, artifact_bytes: artifact.len(), source: LoadSource::Compiled };
+        let plugin = loaded::check_world(&self.inner.engine, &self.inner.linker, &component, origin)?;
+        if let Some(path) = self.inner.cache.artifact_path(&sha256) {
+            cache::store_artifact(artifact, &path);
+        }
+        Ok(plugin)
     }
 
     /// Runs `extract` then `format` in one fresh instance. `limits` are clamped to the
@@ -169,5 +327,23 @@ impl PluginRuntime {
         limits: &CallLimits,
     ) -> Result<ReusedInstance, PluginError> {
         ReusedInstance::new(&self.inner.engine, plugin, limits.clamp_to(&self.inner.max_limits)).await
+    }
+}
+
+fn digest(sha256_hex: &str) -> Option<Digest> {
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(sha256_hex, &mut digest).ok()?;
+    Some(digest)
+}
+
+/// Runs blocking work (hashing, parsing, compiling, reading artifacts) off the async threads.
+/// A panic there is a bug of the host: `Internal`, never mistaken for a busy host or a bad upload.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
+) -> Result<T, PluginError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => Err(PluginError::Internal("a plugin load panicked".into())),
+        Err(_) => Err(PluginError::Internal("a plugin load was cancelled".into())),
     }
 }

@@ -93,13 +93,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores the bytes as the webhook's next version (1, 2, 3..) and makes it active, in one
     /// transaction. `sha256` is the lower-case hex digest of `wasm` (`DigestMismatch` if not);
-    /// identical bytes are stored once. `NotFound` if the webhook does not exist.
+    /// identical bytes are stored once. In the same transaction only the newest `keep_versions`
+    /// versions are kept (the new, active one among them) and bytes no version uses any more
+    /// are deleted. `NotFound` if the webhook does not exist.
     async fn add_plugin_version(
         &self,
         project: &str,
         webhook: &str,
         sha256: &str,
         wasm: Vec<u8>,
+        keep_versions: u32,
     ) -> Result<PluginVersion, StoreError>;
     /// Oldest first. `NotFound` if the webhook does not exist.
     async fn plugin_versions(&self, project: &str, webhook: &str) -> Result<PluginVersions, StoreError>;
@@ -122,6 +125,10 @@ pub trait Store: Send + Sync + 'static {
         project: &str,
         webhook: &str,
     ) -> Result<Option<PluginVersion>, StoreError>;
+    /// The bytes stored under this lower-case hex digest, by any project.
+    async fn plugin_wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The digest of every plugin binary stored, so unused compiled artifacts can go.
+    async fn plugin_digests(&self) -> Result<Vec<String>, StoreError>;
     /// Every active plugin as `(project, webhook, plugin)`, to warm caches at start. Loads all
     /// their bytes at once.
     async fn all_active_plugins(&self) -> Result<Vec<(String, String, ActivePlugin)>, StoreError>;

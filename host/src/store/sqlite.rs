@@ -92,6 +92,27 @@ fn collect_orphan_blobs(tx: &Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Keeps the webhook's newest `keep` versions and its active one, deleting older versions
+/// and then the bytes no version uses any more.
+fn prune_plugin_versions(
+    tx: &Transaction<'_>,
+    project: &str,
+    webhook: &str,
+    keep: u32,
+) -> Result<(), StoreError> {
+    let pruned = tx.execute(
+        "DELETE FROM plugin_versions WHERE project = ?1 AND webhook = ?2 \
+           AND version NOT IN (SELECT version FROM plugin_versions \
+                               WHERE project = ?1 AND webhook = ?2 ORDER BY version DESC LIMIT ?3) \
+           AND version IS NOT (SELECT active_plugin FROM webhooks WHERE project = ?1 AND id = ?2)",
+        params![project, webhook, keep],
+    )?;
+    if pruned > 0 {
+        collect_orphan_blobs(tx)?;
+    }
+    Ok(())
+}
+
 const PROJECT_COLUMNS: &str = "id, name, match_threshold, created_at";
 
 fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
@@ -483,6 +504,7 @@ impl Store for SqliteStore {
         webhook: &str,
         sha256: &str,
         wasm: Vec<u8>,
+        keep_versions: u32,
     ) -> Result<PluginVersion, StoreError> {
         let (project, webhook, sha256) = (project.to_owned(), webhook.to_owned(), sha256.to_owned());
         // Hash before taking the writer, so a 32 MiB upload does not hold up other writes.
@@ -523,6 +545,7 @@ impl Store for SqliteStore {
                     "UPDATE webhooks SET active_plugin = ?3 WHERE project = ?1 AND id = ?2",
                     params![project, webhook, version],
                 )?;
+                prune_plugin_versions(tx, &project, &webhook, keep_versions)?;
                 Ok(PluginVersion { version, sha256, size, uploaded_at })
             })
             .await
@@ -634,6 +657,27 @@ impl Store for SqliteStore {
                         plugin_version_row,
                     )
                     .optional()?)
+            })
+            .await
+    }
+
+    async fn plugin_wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let sha256 = sha256.to_owned();
+        self.pool
+            .read(move |tx| {
+                Ok(tx
+                    .query_row("SELECT wasm FROM plugin_blobs WHERE sha256 = ?1", [&sha256], |row| row.get(0))
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn plugin_digests(&self) -> Result<Vec<String>, StoreError> {
+        self.pool
+            .read(|tx| {
+                let mut stmt = tx.prepare("SELECT sha256 FROM plugin_blobs")?;
+                let rows = stmt.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
             })
             .await
     }

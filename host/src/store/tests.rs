@@ -42,7 +42,7 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 async fn add_plugin(store: &SharedStore, project: &str, webhook: &str, wasm: &[u8]) -> PluginVersion {
-    store.add_plugin_version(project, webhook, &digest(wasm), wasm.to_vec()).await.unwrap()
+    store.add_plugin_version(project, webhook, &digest(wasm), wasm.to_vec(), 10).await.unwrap()
 }
 
 const SPEC: &str = r#"{"method":"GET","url":"http://x/{latest_message}"}"#;
@@ -252,16 +252,37 @@ async fn plugin_versions_activate_rollback_detach() {
 }
 
 #[tokio::test]
+async fn only_the_newest_versions_are_kept_and_pruned_bytes_go() {
+    let (_dir, store) = open();
+    store.create_project(new_project("p")).await.unwrap();
+    store.put_webhook("p", "w", SPEC).await.unwrap();
+    let blobs: Vec<Vec<u8>> = (0..4).map(|n| format!("plugin {n}").into_bytes()).collect();
+    for wasm in &blobs {
+        store.add_plugin_version("p", "w", &digest(wasm), wasm.clone(), 2).await.unwrap();
+    }
+    let listed = store.plugin_versions("p", "w").await.unwrap();
+    assert_eq!(listed.active, Some(4));
+    assert_eq!(listed.versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(store.plugin_wasm(&digest(&blobs[0])).await.unwrap(), None);
+    assert_eq!(store.plugin_wasm(&digest(&blobs[3])).await.unwrap(), Some(blobs[3].clone()));
+    let mut digests = store.plugin_digests().await.unwrap();
+    digests.sort();
+    let mut expected = vec![digest(&blobs[2]), digest(&blobs[3])];
+    expected.sort();
+    assert_eq!(digests, expected);
+}
+
+#[tokio::test]
 async fn plugin_upload_errors_change_nothing() {
     let (_dir, store) = open();
     store.create_project(new_project("p")).await.unwrap();
-    let err = store.add_plugin_version("p", "missing", &digest(b"x"), b"x".to_vec()).await.unwrap_err();
+    let err = store.add_plugin_version("p", "missing", &digest(b"x"), b"x".to_vec(), 10).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     let err = store.plugin_versions("p", "missing").await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 
     store.put_webhook("p", "w", SPEC).await.unwrap();
-    let err = store.add_plugin_version("p", "w", &digest(b"other"), b"x".to_vec()).await.unwrap_err();
+    let err = store.add_plugin_version("p", "w", &digest(b"other"), b"x".to_vec(), 10).await.unwrap_err();
     assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
     assert_eq!(
         store.plugin_versions("p", "w").await.unwrap(),
@@ -356,7 +377,7 @@ async fn another_projects_data_is_invisible() {
     assert_eq!(store.active_plugin(t, "answer").await.unwrap(), None);
     assert_eq!(store.active_plugin_version(t, "answer").await.unwrap(), None);
     assert!(matches!(
-        store.add_plugin_version(t, "answer", &digest(b"x"), b"x".to_vec()).await,
+        store.add_plugin_version(t, "answer", &digest(b"x"), b"x".to_vec(), 10).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.conversation(t, "c1").await.unwrap(), None);
