@@ -16,6 +16,8 @@ pub mod outbound;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_cmd;
+pub mod secret_key;
+pub mod send_id;
 pub mod server;
 pub mod store;
 pub mod webhook;

@@ -20,6 +20,10 @@ pub struct Metrics {
     plugin_uploads: AtomicU64,
     /// Webhook failures by stage and stable error code: a small, closed set of labels.
     webhook_failures: Mutex<BTreeMap<(&'static str, String), u64>>,
+    // --- issue 7 slice D: the HTTP server's connections ---
+    http_connections_open: AtomicU64,
+    /// The most connections open at once since start: shows the cap holding.
+    http_connections_peak: AtomicU64,
 }
 
 impl Metrics {
@@ -52,6 +56,15 @@ impl Metrics {
 
     pub fn record_plugin_upload(&self) {
         self.plugin_uploads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        let open = self.http_connections_open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.http_connections_peak.fetch_max(open, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.http_connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -94,6 +107,12 @@ impl Metrics {
         out.push_str("# HELP fallback_plugin_uploads_total Plugin versions accepted.\n");
         out.push_str("# TYPE fallback_plugin_uploads_total counter\n");
         let _ = writeln!(out, "fallback_plugin_uploads_total {}", load(&self.plugin_uploads));
+        out.push_str("# HELP fallback_http_connections_open HTTP connections open now.\n");
+        out.push_str("# TYPE fallback_http_connections_open gauge\n");
+        let _ = writeln!(out, "fallback_http_connections_open {}", load(&self.http_connections_open));
+        out.push_str("# HELP fallback_http_connections_peak The most HTTP connections open at once.\n");
+        out.push_str("# TYPE fallback_http_connections_peak gauge\n");
+        let _ = writeln!(out, "fallback_http_connections_peak {}", load(&self.http_connections_peak));
         out
     }
 }

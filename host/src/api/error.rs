@@ -33,6 +33,9 @@ pub enum ApiError {
     Busy,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// The request's deadline (`http_request_timeout_ms`) passed before it was answered.
+    #[error("the request did not complete within {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
 }
 
 impl ApiError {
@@ -60,6 +63,7 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
         }
     }
 }
