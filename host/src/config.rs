@@ -291,7 +291,10 @@ impl FileConfig {
                 .conversation_retention_days
                 .map(|days| Duration::from_secs(days.saturating_mul(DAY_SECS)))
                 .unwrap_or(d.conversation_retention),
-            conversation_sweep_interval: ms(self.conversation_sweep_interval_ms, d.conversation_sweep_interval),
+            conversation_sweep_interval: ms(
+                self.conversation_sweep_interval_ms,
+                d.conversation_sweep_interval,
+            ),
         };
         limits.check()?;
         Ok(Config {
@@ -382,17 +385,19 @@ mod tests {
         let config = Config::load(None, |name| (name == "FALLBACK_SECRET_KEY").then(|| hex_key.clone()))
             .expect("loads");
         assert_eq!(config.secret_key.map(|key| key.to_hex()), Some(hex_key));
-        let error =
-            Config::load(None, |name| (name == "FALLBACK_SECRET_KEY_PREVIOUS").then(|| "hunter2".to_string()))
-                .expect_err("refused");
+        let error = Config::load(None, |name| {
+            (name == "FALLBACK_SECRET_KEY_PREVIOUS").then(|| "hunter2".to_string())
+        })
+        .expect_err("refused");
         let text = error.to_string();
         assert!(text.contains("FALLBACK_SECRET_KEY_PREVIOUS") && !text.contains("hunter2"), "{text}");
     }
 
     #[test]
     fn zero_http_bounds_are_refused() {
-        let error = Config::load(None, |name| (name == "FALLBACK_HTTP_MAX_CONNECTIONS").then(|| "0".to_string()))
-            .expect_err("refused");
+        let error =
+            Config::load(None, |name| (name == "FALLBACK_HTTP_MAX_CONNECTIONS").then(|| "0".to_string()))
+                .expect_err("refused");
         assert!(error.to_string().contains("http_max_connections"), "{error}");
     }
 

@@ -50,7 +50,12 @@ async fn slow_project(host: &TestHost, upstream: &Upstream, project: &str) -> St
         host.call("PUT", &format!("/v1/projects/{project}/webhooks/slow"), Some(&key), Some(spec)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{project}/fallback"), Some(&key), Some(json!({"webhook": "slow"})))
+        .call(
+            "PUT",
+            &format!("/v1/projects/{project}/fallback"),
+            Some(&key),
+            Some(json!({"webhook": "slow"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     key

@@ -21,7 +21,8 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
             let path = entry.expect("entry").path();
             if path.is_dir() {
                 pending.push(path);
-            } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)) {
+            } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            {
                 found.push(path.display().to_string());
             }
         }

@@ -39,7 +39,12 @@ async fn project_with_echo_webhook(host: &TestHost, upstream: &Upstream, project
         host.call("PUT", &format!("/v1/projects/{project}/webhooks/echo"), Some(&key), Some(spec)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{project}/fallback"), Some(&key), Some(json!({"webhook": "echo"})))
+        .call(
+            "PUT",
+            &format!("/v1/projects/{project}/fallback"),
+            Some(&key),
+            Some(json!({"webhook": "echo"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     key
@@ -62,8 +67,14 @@ async fn channel_send_ids_chat_reach_upstream_byte_exact_and_read_back() {
         let body: Value = serde_json::from_slice(&sent.body).expect("json body");
         assert_eq!(body["sid"], send_id, "JSON-escaped in the body");
 
-        let (status, body) =
-            host.call("GET", &format!("/v1/projects/channels/conversations/{}", encode(send_id)), Some(&key), None).await;
+        let (status, body) = host
+            .call(
+                "GET",
+                &format!("/v1/projects/channels/conversations/{}", encode(send_id)),
+                Some(&key),
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{send_id}: {body}");
         assert_eq!(body["send_id"], send_id);
         assert_eq!(body["turns"].as_array().map(Vec::len), Some(1), "{body}");
@@ -88,9 +99,16 @@ async fn bad_send_ids_are_400_and_change_nothing() {
     let key = project_with_echo_webhook(&host, &upstream, "strict").await;
     let too_long = "a".repeat(257);
     let three_byte_too_long = "会".repeat(86);
-    for send_id in ["", too_long.as_str(), three_byte_too_long.as_str(), "a\nb", "tab\there", "\u{1b}[31mred", "nul\0"] {
+    for send_id in
+        ["", too_long.as_str(), three_byte_too_long.as_str(), "a\nb", "tab\there", "\u{1b}[31mred", "nul\0"]
+    {
         let (status, body) = host
-            .call("POST", "/v1/projects/strict/chat", Some(&key), Some(json!({"send_id": send_id, "message": "hi"})))
+            .call(
+                "POST",
+                "/v1/projects/strict/chat",
+                Some(&key),
+                Some(json!({"send_id": send_id, "message": "hi"})),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{send_id:?}: {body}");
         assert_eq!(body["error"]["code"], "invalid_send_id", "{body}");
@@ -111,7 +129,8 @@ async fn bad_send_ids_are_400_and_change_nothing() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["error"]["code"], "invalid_send_id");
     }
-    let (status, _) = host.call("GET", "/v1/projects/strict/conversations/nobody%40example.com", Some(&key), None).await;
+    let (status, _) =
+        host.call("GET", "/v1/projects/strict/conversations/nobody%40example.com", Some(&key), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 

@@ -53,8 +53,10 @@ pub async fn test_webhook(
     ensure_id("webhook", &webhook)?;
     let send_id = send_id(body.send_id)?;
     check_message("latest_message", &body.latest_message)?;
-    let trace =
-        state.pipeline.test_webhook(&access.project, &webhook, &body.latest_message, send_id.as_str()).await?;
+    let trace = state
+        .pipeline
+        .test_webhook(&access.project, &webhook, &body.latest_message, send_id.as_str())
+        .await?;
     Ok(Json(serde_json::to_value(trace).map_err(ApiError::internal)?))
 }
 

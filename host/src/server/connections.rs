@@ -102,10 +102,8 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    let drained = tokio::time::timeout(bounds.drain, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(bounds.drain, async { while connections.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!(
             connections = connections.len(),
@@ -168,4 +166,3 @@ async fn connection(
         }
     }
 }
-

@@ -26,7 +26,11 @@ pub async fn run(store: SharedStore, retention: Duration, interval: Duration) {
 
 /// Deletes every conversation whose last turn is more than `retention` before `now`, batch by
 /// batch; answers how many.
-pub async fn sweep_once(store: &SharedStore, retention: Duration, now: SystemTime) -> Result<usize, StoreError> {
+pub async fn sweep_once(
+    store: &SharedStore,
+    retention: Duration,
+    now: SystemTime,
+) -> Result<usize, StoreError> {
     let cutoff = now.checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut deleted = 0;
     loop {

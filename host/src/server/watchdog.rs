@@ -100,7 +100,8 @@ impl Activity {
             let deadline = match phase {
                 Phase::AwaitingHead { since } => Some((since + timeouts.header_read, Expiry::HeaderRead)),
                 Phase::Idle { since } => {
-                    let last_io = self.opened + Duration::from_millis(self.last_io_ms.load(Ordering::Relaxed));
+                    let last_io =
+                        self.opened + Duration::from_millis(self.last_io_ms.load(Ordering::Relaxed));
                     Some((since.max(last_io) + timeouts.keep_alive_idle, Expiry::Idle))
                 }
                 Phase::Busy { .. } => None,

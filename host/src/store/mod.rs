@@ -13,10 +13,10 @@ mod types;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests;
+mod sealed_and_expiry_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod sealed_and_expiry_tests;
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -43,8 +43,13 @@ fn any_file_contains(dir: &Path, needle: &[u8]) -> Vec<String> {
     found
 }
 
-fn open(dir: &Path, key: &SecretKey, previous: Option<&SecretKey>) -> Result<(SharedStore, ResealReport), StoreError> {
-    SqliteStore::open_sealed(dir, key, previous).map(|(store, report)| (Arc::new(store) as SharedStore, report))
+fn open(
+    dir: &Path,
+    key: &SecretKey,
+    previous: Option<&SecretKey>,
+) -> Result<(SharedStore, ResealReport), StoreError> {
+    SqliteStore::open_sealed(dir, key, previous)
+        .map(|(store, report)| (Arc::new(store) as SharedStore, report))
 }
 
 #[tokio::test]
@@ -77,7 +82,8 @@ async fn legacy_plaintext_rows_are_sealed_at_open_and_leave_no_trace() {
             [],
         )
         .unwrap();
-        conn.execute("INSERT INTO secrets (project, name, value) VALUES ('p', 'token', ?1)", [VALUE]).unwrap();
+        conn.execute("INSERT INTO secrets (project, name, value) VALUES ('p', 'token', ?1)", [VALUE])
+            .unwrap();
         conn.execute(
             "INSERT INTO turns (project, send_id, seq, at, message, replies, intent, fallback, outcome) \
              VALUES ('p', 'old', 1, '2025-01-01T00:00:00.5Z', 'm', '[]', NULL, 1, 'success')",

@@ -162,7 +162,8 @@ fn open_with(
     let plaintext = cipher
         .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
         .map_err(|_| SealError::Unreadable { project: project.to_owned(), name: name.to_owned() })?;
-    String::from_utf8(plaintext).map_err(|_| SealError::NotUtf8 { project: project.to_owned(), name: name.to_owned() })
+    String::from_utf8(plaintext)
+        .map_err(|_| SealError::NotUtf8 { project: project.to_owned(), name: name.to_owned() })
 }
 
 #[cfg(test)]
@@ -185,7 +186,10 @@ mod tests {
 
         assert!(matches!(sealer.open("q", "token", &sealed), Err(SealError::Unreadable { .. })));
         assert!(matches!(sealer.open("p", "other", &sealed), Err(SealError::Unreadable { .. })));
-        assert!(matches!(Sealer::new(&b, None).open("p", "token", &sealed), Err(SealError::Unreadable { .. })));
+        assert!(matches!(
+            Sealer::new(&b, None).open("p", "token", &sealed),
+            Err(SealError::Unreadable { .. })
+        ));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(matches!(sealer.open("p", "token", &tampered), Err(SealError::Unreadable { .. })));

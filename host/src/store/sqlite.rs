@@ -504,7 +504,11 @@ impl Store for SqliteStore {
             .read(move |tx| {
                 let mut stmt = tx.prepare("SELECT name, value, sealed FROM secrets WHERE project = ?1")?;
                 let rows = stmt.query_map([&project], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<Vec<u8>>>(2)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<Vec<u8>>>(2)?,
+                    ))
                 })?;
                 let mut secrets = BTreeMap::new();
                 for row in rows {
@@ -767,7 +771,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn expire_conversations(&self, last_turn_before: SystemTime, max: usize) -> Result<usize, StoreError> {
+    async fn expire_conversations(
+        &self,
+        last_turn_before: SystemTime,
+        max: usize,
+    ) -> Result<usize, StoreError> {
         let cutoff = unix_ms(last_turn_before);
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         self.pool
