@@ -129,6 +129,9 @@ async fn bad_send_ids_are_400_and_change_nothing() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["error"]["code"], "invalid_send_id");
     }
+    // Not UTF-8 once decoded: no such route, answered in the API's error shape.
+    let (status, body) = host.call("GET", "/v1/projects/strict/conversations/%FF%FE", Some(&key), None).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::NOT_FOUND, &json!("not_found")));
     let (status, _) =
         host.call("GET", "/v1/projects/strict/conversations/nobody%40example.com", Some(&key), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
