@@ -20,6 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the host: the HTTP API with its embedded SQLite store.
+    #[command(long_about = SERVE_ABOUT)]
     Serve {
         /// Address to listen on [default: 127.0.0.1:8080].
         #[arg(long)]
@@ -44,6 +45,19 @@ enum Command {
     #[command(subcommand)]
     Plugin(PluginCommand),
 }
+
+/// `serve --help`: what an operator needs to know about the secret key, including rotation.
+const SERVE_ABOUT: &str = "Run the host: the HTTP API with its embedded SQLite store.
+
+Project secrets are sealed at rest (XChaCha20-Poly1305) under the secret key: FALLBACK_SECRET_KEY
+(64 hex digits or base64 of 32 bytes, e.g. from `openssl rand -hex 32`) or, when it is unset, the
+key file `secret_key` that the first start generates in the data dir (mode 0600; back it up with
+the database: without it the secrets cannot be read). A wrong key stops the start with an error.
+
+Rotating the key: stop the host, then start it once with the new key in FALLBACK_SECRET_KEY and
+the old one in FALLBACK_SECRET_KEY_PREVIOUS (for a generated key, the content of the key file).
+At start every secret is re-sealed under the new key in one transaction; from then on the
+previous key is no longer needed and FALLBACK_SECRET_KEY_PREVIOUS can be removed.";
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

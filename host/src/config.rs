@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::secret_key::SecretKey;
+
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
+const DAY_SECS: u64 = 24 * 3600;
 
 /// Everything the host needs to run; built by `cli` from flags, a config file and the environment.
 #[derive(Debug, Clone)]
@@ -28,6 +31,13 @@ pub struct Config {
     /// `serve` and `demo` set it to themselves. `None` compiles inside the host process, with
     /// the structural check and the concurrency bound but no memory or time bound.
     pub plugin_compile_worker: Option<PathBuf>,
+    // --- issue 7 slice D: secrets at rest ---
+    /// `FALLBACK_SECRET_KEY`: the key project secrets are sealed with. When unset, a key file is
+    /// generated at first start in the data dir (mode 0600) and used from then on.
+    pub secret_key: Option<SecretKey>,
+    /// `FALLBACK_SECRET_KEY_PREVIOUS`: during a key rotation, the key the secrets were sealed
+    /// with; at start every secret it opens is re-sealed under `secret_key`.
+    pub secret_key_previous: Option<SecretKey>,
 }
 
 impl Default for Config {
@@ -40,6 +50,8 @@ impl Default for Config {
             extra_ca_file: None,
             limits: Limits::default(),
             plugin_compile_worker: None,
+            secret_key: None,
+            secret_key_previous: None,
         }
     }
 }
@@ -119,6 +131,21 @@ pub struct Limits {
     pub plugin_cache_bytes: u64,
     /// Plugin versions kept per webhook; older ones are deleted, never the active one.
     pub plugin_versions_kept: u32,
+    // --- issue 7 slice D: the HTTP server bounded, conversations expire ---
+    /// Time a client has to send a whole request head, from its first byte (or from accept).
+    pub http_header_read_timeout: Duration,
+    /// Time a keep-alive connection may sit between requests before it is closed.
+    pub http_keep_alive_idle: Duration,
+    /// Connections open at once; past it new ones wait in the listen backlog.
+    pub http_max_connections: usize,
+    /// Deadline of every request, from its head to its answer: 503 `timeout` past it.
+    pub http_request_timeout: Duration,
+    /// At shutdown, how long in-flight requests may finish before their connections are dropped.
+    pub shutdown_drain: Duration,
+    /// A conversation is deleted this long after its last turn.
+    pub conversation_retention: Duration,
+    /// How often the sweeper looks for expired conversations.
+    pub conversation_sweep_interval: Duration,
 }
 
 impl Default for Limits {
@@ -156,6 +183,13 @@ impl Default for Limits {
             plugin_compile_concurrency: 2,
             plugin_cache_bytes: 512 * MIB as u64,
             plugin_versions_kept: 10,
+            http_header_read_timeout: Duration::from_secs(10),
+            http_keep_alive_idle: Duration::from_secs(60),
+            http_max_connections: 10_000,
+            http_request_timeout: Duration::from_secs(60),
+            shutdown_drain: Duration::from_secs(30),
+            conversation_retention: Duration::from_secs(30 * DAY_SECS),
+            conversation_sweep_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -226,6 +260,16 @@ pub struct FileConfig {
     pub plugin_compile_concurrency: Option<u32>,
     pub plugin_cache_bytes: Option<u64>,
     pub plugin_versions_kept: Option<u32>,
+    // --- issue 7 slice D ---
+    pub http_header_read_timeout_ms: Option<u64>,
+    pub http_keep_alive_idle_ms: Option<u64>,
+    pub http_max_connections: Option<usize>,
+    pub http_request_timeout_ms: Option<u64>,
+    pub shutdown_drain_ms: Option<u64>,
+    pub conversation_retention_days: Option<u64>,
+    pub conversation_sweep_interval_ms: Option<u64>,
+    pub secret_key: Option<SecretKey>,
+    pub secret_key_previous: Option<SecretKey>,
 }
 
 impl Config {
@@ -314,7 +358,27 @@ impl FileConfig {
             plugin_compile_concurrency => "FALLBACK_PLUGIN_COMPILE_CONCURRENCY",
             plugin_cache_bytes => "FALLBACK_PLUGIN_CACHE_BYTES",
             plugin_versions_kept => "FALLBACK_PLUGIN_VERSIONS_KEPT",
+            http_header_read_timeout_ms => "FALLBACK_HTTP_HEADER_READ_TIMEOUT_MS",
+            http_keep_alive_idle_ms => "FALLBACK_HTTP_KEEP_ALIVE_IDLE_MS",
+            http_max_connections => "FALLBACK_HTTP_MAX_CONNECTIONS",
+            http_request_timeout_ms => "FALLBACK_HTTP_REQUEST_TIMEOUT_MS",
+            shutdown_drain_ms => "FALLBACK_SHUTDOWN_DRAIN_MS",
+            conversation_retention_days => "FALLBACK_CONVERSATION_RETENTION_DAYS",
+            conversation_sweep_interval_ms => "FALLBACK_CONVERSATION_SWEEP_INTERVAL_MS",
         );
+        // Parsed by hand: the generic error would echo the value, and this one is a key.
+        for (slot, name) in [
+            (&mut self.secret_key, "FALLBACK_SECRET_KEY"),
+            (&mut self.secret_key_previous, "FALLBACK_SECRET_KEY_PREVIOUS"),
+        ] {
+            if let Some(text) = env(name).filter(|text| !text.trim().is_empty()) {
+                *slot = Some(SecretKey::parse(&text).map_err(|problem| ConfigError::Env {
+                    name: name.to_string(),
+                    value: "<redacted>".to_string(),
+                    problem: problem.to_string(),
+                })?);
+            }
+        }
         if let Some(token) = env("FALLBACK_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()) {
             self.admin_token = Some(token.trim().to_string());
         }
@@ -370,6 +434,19 @@ impl FileConfig {
                 .unwrap_or(d.plugin_compile_concurrency),
             plugin_cache_bytes: self.plugin_cache_bytes.unwrap_or(d.plugin_cache_bytes),
             plugin_versions_kept: self.plugin_versions_kept.unwrap_or(d.plugin_versions_kept),
+            http_header_read_timeout: ms(self.http_header_read_timeout_ms, d.http_header_read_timeout),
+            http_keep_alive_idle: ms(self.http_keep_alive_idle_ms, d.http_keep_alive_idle),
+            http_max_connections: self.http_max_connections.unwrap_or(d.http_max_connections),
+            http_request_timeout: ms(self.http_request_timeout_ms, d.http_request_timeout),
+            shutdown_drain: ms(self.shutdown_drain_ms, d.shutdown_drain),
+            conversation_retention: self
+                .conversation_retention_days
+                .map(|days| Duration::from_secs(days.saturating_mul(DAY_SECS)))
+                .unwrap_or(d.conversation_retention),
+            conversation_sweep_interval: ms(
+                self.conversation_sweep_interval_ms,
+                d.conversation_sweep_interval,
+            ),
         };
         limits.check()?;
         Ok(Config {
@@ -380,6 +457,8 @@ impl FileConfig {
             extra_ca_file: self.extra_ca_file,
             limits,
             plugin_compile_worker: None,
+            secret_key: self.secret_key,
+            secret_key_previous: self.secret_key_previous,
         })
     }
 }
@@ -403,6 +482,7 @@ impl Limits {
             ("plugin_max_variables", self.plugin_max_variables),
             ("plugin_max_replies", self.plugin_max_replies),
             ("plugin_max_log_lines", self.plugin_max_log_lines),
+            ("http_max_connections", self.http_max_connections),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -444,6 +524,18 @@ impl Limits {
                 problem: "must be greater than 0 and at most upstream_timeout_max_ms".into(),
             });
         }
+        let durations = [
+            ("http_header_read_timeout_ms", self.http_header_read_timeout),
+            ("http_keep_alive_idle_ms", self.http_keep_alive_idle),
+            ("http_request_timeout_ms", self.http_request_timeout),
+            ("conversation_retention_days", self.conversation_retention),
+            ("conversation_sweep_interval_ms", self.conversation_sweep_interval),
+        ];
+        for (key, value) in durations {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid { key, problem: "must be greater than 0".into() });
+            }
+        }
         Ok(())
     }
 }
@@ -463,6 +555,12 @@ mod tests {
         assert_eq!(config.limits.webhook_max_in_flight_per_project, 64);
         assert_eq!(config.limits.webhook_max_in_flight, 1024);
         assert_eq!(config.limits.chat_rate_per_second, 0, "the rate limit is off by default");
+        assert_eq!(config.limits.http_header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.limits.http_keep_alive_idle, Duration::from_secs(60));
+        assert_eq!(config.limits.http_max_connections, 10_000);
+        assert_eq!(config.limits.http_request_timeout, Duration::from_secs(60));
+        assert_eq!(config.limits.conversation_retention, Duration::from_secs(30 * DAY_SECS));
+        assert_eq!(config.secret_key, None);
         let limits = &config.limits;
         assert_eq!(
             (limits.plugin_max_variables, limits.plugin_max_replies, limits.plugin_max_buttons),
@@ -503,6 +601,28 @@ mod tests {
         let config = Config::load(None, |name| (name == "FALLBACK_PLUGIN_MAX_BUTTONS").then(|| "0".into()))
             .expect("loads");
         assert_eq!(config.limits.plugin_max_buttons, 0);
+    }
+
+    #[test]
+    fn secret_keys_come_from_the_environment_and_bad_ones_are_not_echoed() {
+        let hex_key = "ab".repeat(32);
+        let config = Config::load(None, |name| (name == "FALLBACK_SECRET_KEY").then(|| hex_key.clone()))
+            .expect("loads");
+        assert_eq!(config.secret_key.map(|key| key.to_hex()), Some(hex_key));
+        let error = Config::load(None, |name| {
+            (name == "FALLBACK_SECRET_KEY_PREVIOUS").then(|| "hunter2".to_string())
+        })
+        .expect_err("refused");
+        let text = error.to_string();
+        assert!(text.contains("FALLBACK_SECRET_KEY_PREVIOUS") && !text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn zero_http_bounds_are_refused() {
+        let error =
+            Config::load(None, |name| (name == "FALLBACK_HTTP_MAX_CONNECTIONS").then(|| "0".to_string()))
+                .expect_err("refused");
+        assert!(error.to_string().contains("http_max_connections"), "{error}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub mod pipeline;
 pub mod plugin;
 pub mod plugin_cmd;
 pub mod quota;
+pub mod secret_key;
+pub mod send_id;
 pub mod server;
 pub mod store;
 pub mod varname;

@@ -28,6 +28,10 @@ pub struct Metrics {
     plugin_compiles: AtomicU64,
     plugin_evictions: AtomicU64,
     plugin_cache_bytes: AtomicU64,
+    // --- issue 7 slice D: the HTTP server's connections ---
+    http_connections_open: AtomicU64,
+    /// The most connections open at once since start: shows the cap holding.
+    http_connections_peak: AtomicU64,
 }
 
 impl Metrics {
@@ -78,6 +82,15 @@ impl Metrics {
 
     pub fn set_plugin_cache_bytes(&self, bytes: usize) {
         self.plugin_cache_bytes.store(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        let open = self.http_connections_open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.http_connections_peak.fetch_max(open, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.http_connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -132,6 +145,12 @@ impl Metrics {
         out.push_str("# HELP fallback_plugin_cache_bytes Bytes of compiled plugins kept in memory.\n");
         out.push_str("# TYPE fallback_plugin_cache_bytes gauge\n");
         let _ = writeln!(out, "fallback_plugin_cache_bytes {}", load(&self.plugin_cache_bytes));
+        out.push_str("# HELP fallback_http_connections_open HTTP connections open now.\n");
+        out.push_str("# TYPE fallback_http_connections_open gauge\n");
+        let _ = writeln!(out, "fallback_http_connections_open {}", load(&self.http_connections_open));
+        out.push_str("# HELP fallback_http_connections_peak The most HTTP connections open at once.\n");
+        out.push_str("# TYPE fallback_http_connections_peak gauge\n");
+        let _ = writeln!(out, "fallback_http_connections_peak {}", load(&self.http_connections_peak));
         out
     }
 }

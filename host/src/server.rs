@@ -3,6 +3,10 @@
 //! `run(listener, config, shutdown)` takes a bound listener so tests bind `127.0.0.1:0` and
 //! the command line binds the configured address.
 
+mod connections;
+pub mod sweeper;
+mod watchdog;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +23,8 @@ use crate::outbound::{
 };
 use crate::pipeline::Pipeline;
 use crate::plugin::{CallLimits, CompileBounds, PluginError, PluginRuntime, RuntimeOptions, StructureLimits};
-use crate::store::{SqliteStore, StoreError};
+use crate::secret_key::{KeySource, SecretKeyError, load_or_create_secret_key};
+use crate::store::{SealError, SqliteStore, StoreError};
 
 /// Why the host could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,30 @@ pub enum ServerError {
     Outbound(#[from] OutboundError),
     #[error("server I/O failed")]
     Io(#[from] std::io::Error),
+    #[error("cannot set up the secret key")]
+    SecretKey(#[from] SecretKeyError),
+    /// The key in force does not open the stored secrets: starting anyway would send webhooks
+    /// without their secrets.
+    #[error(
+        "the secret key from {from} does not decrypt the stored secrets: set FALLBACK_SECRET_KEY \
+         (or restore the key file) to the key they were sealed with; to change keys, give the old one \
+         as FALLBACK_SECRET_KEY_PREVIOUS"
+    )]
+    WrongSecretKey {
+        from: KeySource,
+        #[source]
+        cause: SealError,
+    },
+    /// No key was configured and the data dir had no key file, but sealed secrets exist.
+    #[error(
+        "the store holds sealed secrets but no secret key was given: set FALLBACK_SECRET_KEY, or \
+         restore the key file {}", .path.display()
+    )]
+    MissingSecretKey {
+        path: PathBuf,
+        #[source]
+        cause: SealError,
+    },
 }
 
 /// A host ready to serve, and the admin token if one was just generated (to show once).
@@ -59,7 +88,7 @@ impl Host {
             }
             None => Vec::new(),
         };
-        let store = Arc::new(SqliteStore::open(&config.data_dir)?);
+        let store = Arc::new(open_store(&config)?);
         let (admin, generated_admin_token) =
             load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
         let metrics = Arc::new(Metrics::default());
@@ -93,8 +122,17 @@ impl Host {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let limits = &self.state.config.limits;
+        let bounds = connections::Bounds::from(limits);
+        let sweeper = tokio::spawn(sweeper::run(
+            self.state.store.clone(),
+            limits.conversation_retention,
+            limits.conversation_sweep_interval,
+        ));
+        let metrics = self.state.metrics.clone();
         let router = api::router(self.state);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        connections::serve(listener, router, bounds, metrics, shutdown).await;
+        sweeper.abort();
         Ok(())
     }
 }
@@ -116,6 +154,29 @@ fn runtime_options(config: &Config, metrics: Arc<Metrics>) -> RuntimeOptions {
         },
         cache_bytes: usize::try_from(limits.plugin_cache_bytes).unwrap_or(usize::MAX),
         metrics,
+    }
+}
+
+/// Opens the store with the secret key in force, sealing legacy plaintext secrets and finishing
+/// a key rotation; a key that opens no stored secret stops the start with what to do about it.
+fn open_store(config: &Config) -> Result<SqliteStore, ServerError> {
+    let (key, source) = load_or_create_secret_key(&config.data_dir, config.secret_key.as_ref())?;
+    match SqliteStore::open_sealed(&config.data_dir, &key, config.secret_key_previous.as_ref()) {
+        Ok((store, report)) => {
+            if report.sealed > 0 || report.rotated > 0 {
+                tracing::info!(sealed = report.sealed, rotated = report.rotated, "project secrets re-sealed");
+            }
+            Ok(store)
+        }
+        Err(StoreError::Secret(cause @ SealError::Unreadable { .. })) => match source {
+            KeySource::Generated(path) => {
+                // The key was made just now for a store that already has one: leave no wrong key behind.
+                let _ = std::fs::remove_file(&path);
+                Err(ServerError::MissingSecretKey { path, cause })
+            }
+            from => Err(ServerError::WrongSecretKey { from, cause }),
+        },
+        Err(other) => Err(other.into()),
     }
 }
 

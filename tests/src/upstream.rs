@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 pub struct Recorded {
     pub method: String,
     pub path: String,
+    /// The path as it came on the wire, still percent-encoded.
+    pub raw_path: String,
     /// The raw query string, still percent-encoded.
     pub raw_query: Option<String>,
     pub headers: HeaderMap,
@@ -65,6 +67,7 @@ impl Upstream {
     /// - `/options`: a text with quick-reply options;
     /// - `/gate`: `{"message": "through the gate"}` once the test calls `open_gate`;
     /// - `/echo-auth`: `{"message": "auth: <the Authorization header>"}`.
+    /// - `/to/...` (any method, any path below): as `/chat`, for ids carried in the path.
     pub async fn start() -> Self {
         let log = Log::default();
         let app = Router::new().route("/{*path}", any(handle)).with_state(log.clone());
@@ -105,6 +108,7 @@ async fn handle(
     let recorded = Recorded {
         method: method.to_string(),
         path: format!("/{path}"),
+        raw_path: uri.path().to_string(),
         raw_query: uri.query().map(str::to_string),
         headers,
         body: body.clone(),
@@ -123,7 +127,7 @@ async fn handle(
 
     let segments: Vec<&str> = path.split('/').collect();
     match segments.as_slice() {
-        ["chat"] => {
+        ["chat"] | ["to", ..] => {
             json_response(StatusCode::OK, json!({ "message": format!("echo: {input}"), "chatId": chat_id }))
         }
         ["status", code] => {

@@ -9,6 +9,7 @@ use super::auth::{ProjectAccess, ensure_id};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::state::AppState;
+use crate::send_id::SendId;
 
 const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
@@ -24,9 +25,9 @@ pub async fn chat(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ChatRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    ensure_id("send_id", &body.send_id)?;
+    let send_id = send_id(body.send_id)?;
     check_message("message", &body.message)?;
-    let answer = state.pipeline.chat(&access.project, &body.send_id, &body.message).await?;
+    let answer = state.pipeline.chat(&access.project, send_id.as_str(), &body.message).await?;
     state.metrics.record_chat(answer.outcome.as_str());
     Ok(Json(serde_json::to_value(answer).map_err(ApiError::internal)?))
 }
@@ -50,10 +51,12 @@ pub async fn test_webhook(
     JsonBody(body): JsonBody<TestRequest>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
-    ensure_id("send_id", &body.send_id)?;
+    let send_id = send_id(body.send_id)?;
     check_message("latest_message", &body.latest_message)?;
-    let trace =
-        state.pipeline.test_webhook(&access.project, &webhook, &body.latest_message, &body.send_id).await?;
+    let trace = state
+        .pipeline
+        .test_webhook(&access.project, &webhook, &body.latest_message, send_id.as_str())
+        .await?;
     Ok(Json(serde_json::to_value(trace).map_err(ApiError::internal)?))
 }
 
@@ -62,13 +65,19 @@ pub async fn conversation(
     State(state): State<AppState>,
     Path((_, send_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    ensure_id("send_id", &send_id)?;
+    // `Path` has percent-decoded the segment: `whatsapp%3A%2B1415..` arrives as `whatsapp:+1415..`.
+    let send_id = self::send_id(send_id)?;
     let turns = state
         .store
-        .conversation(&access.project, &send_id)
+        .conversation(&access.project, send_id.as_str())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("conversation {send_id}")))?;
-    Ok(Json(serde_json::json!({ "send_id": send_id, "turns": turns })))
+        .ok_or_else(|| ApiError::NotFound(format!("conversation {send_id:?}")))?;
+    Ok(Json(serde_json::json!({ "send_id": send_id.as_str(), "turns": turns })))
+}
+
+/// A channel's send id, or 400 `invalid_send_id` saying what is wrong with it.
+fn send_id(text: String) -> Result<SendId, ApiError> {
+    SendId::parse(text).map_err(|error| ApiError::bad_request("invalid_send_id", error.to_string()))
 }
 
 fn check_message(field: &str, message: &str) -> Result<(), ApiError> {

@@ -37,6 +37,9 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// The request's deadline (`http_request_timeout_ms`) passed before it was answered.
+    #[error("the request did not complete within {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
 }
 
 impl ApiError {
@@ -65,6 +68,7 @@ impl ApiError {
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
         }
     }
 }

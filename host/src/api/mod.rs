@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(plugin_routes)
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -85,4 +86,14 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
     let response = next.run(request).await;
     state.metrics.record_response(response.status().as_u16());
     response
+}
+
+/// Every request answers within `http_request_timeout`: past it the work is dropped and the
+/// client gets 503 `timeout`, so no request holds a connection (and its slot) forever.
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.config.limits.http_request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(limit).into_response(),
+    }
 }

@@ -43,6 +43,11 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A stored secret could not be sealed or opened (wrong key, tampered row).
+    #[error(transparent)]
+    Secret(#[from] super::sealing::SealError),
+    #[error("cannot set up the secret key")]
+    SecretKey(#[from] crate::secret_key::SecretKeyError),
     #[error("cannot format the current time: {0}")]
     Clock(#[from] time::error::Format),
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     r#"
     CREATE TABLE projects (
@@ -86,6 +86,29 @@ const MIGRATIONS: &[&str] = &[
         outcome  TEXT NOT NULL,
         PRIMARY KEY (project, send_id, seq)
     ) STRICT;
+    "#,
+    // --- issue 7 slice D: secrets sealed at rest, conversations expire ---
+    // 2: secrets sealed at rest. `sealed` holds the ciphertext (see `sealing`); `value` is kept
+    // only for rows written before this migration, until the store seals them at open (every
+    // open seals what is left, so a crash between the two loses nothing).
+    r#"
+    ALTER TABLE secrets ADD COLUMN sealed BLOB;
+    "#,
+    // 3: each conversation's last turn, indexed, so the sweeper finds expired ones without
+    // scanning every turn. Backfilled from the turns' RFC 3339 times.
+    r#"
+    CREATE TABLE conversations (
+        project      TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        send_id      TEXT NOT NULL,
+        last_turn_ms INTEGER NOT NULL, -- Unix time of the last turn, in milliseconds
+        PRIMARY KEY (project, send_id)
+    ) STRICT;
+    CREATE INDEX conversations_by_last_turn ON conversations(last_turn_ms);
+    INSERT INTO conversations (project, send_id, last_turn_ms)
+        SELECT project, send_id,
+               COALESCE(CAST((julianday(MAX(at)) - 2440587.5) * 86400000.0 AS INTEGER),
+                        CAST(strftime('%s', 'now') AS INTEGER) * 1000)
+        FROM turns GROUP BY project, send_id;
     "#,
 ];
 

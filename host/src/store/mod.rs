@@ -7,9 +7,13 @@
 mod error;
 mod migrations;
 mod pool;
+mod sealing;
 mod sqlite;
 mod types;
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod sealed_and_expiry_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
@@ -20,6 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use error::StoreError;
+pub use sealing::{ResealReport, SealError};
 pub use sqlite::{DB_FILE, SqliteStore};
 pub use types::{
     ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project, Turn,
@@ -146,4 +151,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Oldest first; `None` if the conversation has no turns.
     async fn conversation(&self, project: &str, send_id: &str) -> Result<Option<Vec<Turn>>, StoreError>;
+    /// Deletes at most `max` conversations (with their turns) whose last turn is older than
+    /// `last_turn_before`, in one short transaction; answers how many. The sweeper calls it in a
+    /// loop, so the writer is never held for long however many have expired.
+    async fn expire_conversations(
+        &self,
+        last_turn_before: std::time::SystemTime,
+        max: usize,
+    ) -> Result<usize, StoreError>;
 }

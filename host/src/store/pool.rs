@@ -39,6 +39,9 @@ impl Pool {
         // commits can be lost on power failure, a fair price for not fsyncing every chat turn.
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         writer.pragma_update(None, "foreign_keys", true)?;
+        // Deleted and overwritten cells (a secret replaced, a plaintext row sealed) are zeroed
+        // rather than left readable in free space.
+        writer.pragma_update(None, "secure_delete", true)?;
         writer.busy_timeout(BUSY_TIMEOUT)?;
         migrations::apply(&mut writer)?;
         Ok(Self {
@@ -65,6 +68,12 @@ impl Pool {
             Ok(out)
         })
         .await?
+    }
+
+    /// Runs `work` on the writer connection, blocking: for the open-time passes, before serving.
+    pub(super) fn with_writer_blocking<T>(&self, work: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        work(&mut conn)
     }
 
     /// Runs `work` in one read transaction, so the queries it makes see a single snapshot.

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
@@ -12,7 +14,10 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::secret_key::{SecretKey, load_or_create_secret_key};
+
 use super::pool::Pool;
+use super::sealing::{ResealReport, Sealer};
 use super::{
     ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project, Store,
     StoreError, Turn, WebhookRecord,
@@ -23,6 +28,7 @@ pub const DB_FILE: &str = "fallback.db";
 
 pub struct SqliteStore {
     pool: Pool,
+    sealer: Arc<Sealer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -32,12 +38,28 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens `data_dir/fallback.db`, creating the directory and the database as needed and
-    /// migrating the schema. Blocking: call it at startup, before serving.
+    /// Opens `data_dir/fallback.db` with the data dir's own secret key file (generated if
+    /// absent): [`open_sealed`](Self::open_sealed) for callers without a configured key.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let (key, _) = load_or_create_secret_key(data_dir, None)?;
+        Ok(Self::open_sealed(data_dir, &key, None)?.0)
+    }
+
+    /// Opens `data_dir/fallback.db`, creating the directory and the database as needed,
+    /// migrating the schema, and sealing every secret under `key` (plaintext rows of older
+    /// versions, and rows sealed under `previous` during a key rotation). Fails, changing
+    /// nothing, if a secret opens under neither key. Blocking: call it at startup.
+    pub fn open_sealed(
+        data_dir: &Path,
+        key: &SecretKey,
+        previous: Option<&SecretKey>,
+    ) -> Result<(Self, ResealReport), StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
-        Ok(Self { pool: Pool::open(&data_dir.join(DB_FILE))? })
+        let pool = Pool::open(&data_dir.join(DB_FILE))?;
+        let sealer = Arc::new(Sealer::new(key, previous));
+        let report = pool.with_writer_blocking(|conn| sealer.reseal_all(conn))?;
+        Ok((Self { pool, sealer }, report))
     }
 }
 
@@ -45,6 +67,14 @@ impl SqliteStore {
 fn now() -> Result<String, StoreError> {
     let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     Ok(OffsetDateTime::now_utc().format(format)?)
+}
+
+/// Milliseconds since the Unix epoch (negative before it, saturating far out).
+fn unix_ms(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
@@ -443,7 +473,8 @@ impl Store for SqliteStore {
     }
 
     async fn put_secret(&self, project: &str, name: &str, value: &str) -> Result<bool, StoreError> {
-        let (project, name, value) = (project.to_owned(), name.to_owned(), value.to_owned());
+        let (project, name) = (project.to_owned(), name.to_owned());
+        let sealed = self.sealer.seal(&project, &name, value)?;
         self.pool
             .write(move |tx| {
                 require_project(tx, &project)?;
@@ -456,9 +487,9 @@ impl Store for SqliteStore {
                     .optional()?
                     .is_some();
                 tx.execute(
-                    "INSERT INTO secrets (project, name, value) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (project, name) DO UPDATE SET value = excluded.value",
-                    [&project, &name, &value],
+                    "INSERT INTO secrets (project, name, value, sealed) VALUES (?1, ?2, '', ?3) \
+                     ON CONFLICT (project, name) DO UPDATE SET value = '', sealed = excluded.sealed",
+                    params![project, name, sealed],
                 )?;
                 Ok(!existed)
             })
@@ -489,11 +520,28 @@ impl Store for SqliteStore {
 
     async fn secrets(&self, project: &str) -> Result<BTreeMap<String, String>, StoreError> {
         let project = project.to_owned();
+        let sealer = Arc::clone(&self.sealer);
         self.pool
             .read(move |tx| {
-                let mut stmt = tx.prepare("SELECT name, value FROM secrets WHERE project = ?1")?;
-                let rows = stmt.query_map([&project], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                let mut stmt = tx.prepare("SELECT name, value, sealed FROM secrets WHERE project = ?1")?;
+                let rows = stmt.query_map([&project], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<Vec<u8>>>(2)?,
+                    ))
+                })?;
+                let mut secrets = BTreeMap::new();
+                for row in rows {
+                    let (name, value, sealed) = row?;
+                    // An unsealed row exists only between the migration and the open-time pass.
+                    let value = match sealed {
+                        Some(sealed) => sealer.open(&project, &name, &sealed)?,
+                        None => value,
+                    };
+                    secrets.insert(name, value);
+                }
+                Ok(secrets)
             })
             .await
     }
@@ -740,6 +788,11 @@ impl Store for SqliteStore {
                     "DELETE FROM turns WHERE project = ?1 AND send_id = ?2 AND seq <= ?3",
                     params![project, send_id, seq.saturating_sub(max_turns)],
                 )?;
+                tx.execute(
+                    "INSERT INTO conversations (project, send_id, last_turn_ms) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (project, send_id) DO UPDATE SET last_turn_ms = excluded.last_turn_ms",
+                    params![project, send_id, unix_ms(SystemTime::now())],
+                )?;
                 Ok(())
             })
             .await
@@ -758,6 +811,34 @@ impl Store for SqliteStore {
                 })?;
                 let turns = rows.map(|row| turn_from(row?)).collect::<Result<Vec<_>, _>>()?;
                 Ok((!turns.is_empty()).then_some(turns))
+            })
+            .await
+    }
+
+    async fn expire_conversations(
+        &self,
+        last_turn_before: SystemTime,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        let cutoff = unix_ms(last_turn_before);
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.pool
+            .write(move |tx| {
+                let expired: Vec<(String, String)> = {
+                    let mut stmt = tx.prepare(
+                        "SELECT project, send_id FROM conversations WHERE last_turn_ms < ?1 LIMIT ?2",
+                    )?;
+                    let rows = stmt.query_map(params![cutoff, max], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                for (project, send_id) in &expired {
+                    tx.execute("DELETE FROM turns WHERE project = ?1 AND send_id = ?2", [project, send_id])?;
+                    tx.execute(
+                        "DELETE FROM conversations WHERE project = ?1 AND send_id = ?2",
+                        [project, send_id],
+                    )?;
+                }
+                Ok(expired.len())
             })
             .await
     }
