@@ -14,6 +14,8 @@ mod settings;
 pub mod state;
 mod webhooks;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderName;
@@ -37,7 +39,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/projects/{project}/webhooks/{webhook}/plugin",
             put(plugins::upload).get(plugins::versions).delete(plugins::detach),
         )
-        .layer(DefaultBodyLimit::max(limits.plugin_upload_bytes));
+        .layer(DefaultBodyLimit::max(limits.plugin_upload_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), upload_deadline));
 
     let api = Router::new()
         .route("/v1/projects", post(projects::create).get(projects::list))
@@ -65,12 +68,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projects/{project}/conversations/{send_id}", get(chat::conversation))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::metrics))
-        .layer(DefaultBodyLimit::max(limits.request_body_bytes));
+        .layer(DefaultBodyLimit::max(limits.request_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline));
 
     api.merge(plugin_routes)
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -91,7 +94,20 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
 /// Every request answers within `http_request_timeout`: past it the work is dropped and the
 /// client gets 503 `timeout`, so no request holds a connection (and its slot) forever.
 async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.config.limits.http_request_timeout;
+    within(state.config.limits.http_request_timeout, request, next).await
+}
+
+/// Plugin routes get the request deadline or, when longer, what an upload may take to be
+/// compiled or refused (a compile turn and the compile's own bound): a 20 MB Python component
+/// on a busy host may compile for longer than an ordinary request may last, and answering 503
+/// while the compile goes on would throw its result away.
+async fn upload_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = &state.config.limits;
+    let compile = crate::plugin::upload_wall_bound(limits.plugin_compile_timeout) + Duration::from_secs(5);
+    within(limits.http_request_timeout.max(compile), request, next).await
+}
+
+async fn within(limit: Duration, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout(limit).into_response(),

@@ -32,7 +32,7 @@ pub use error::{Hook, PluginError};
 pub use limits::{CallLimits, ITEM_OVERHEAD_BYTES};
 pub use loaded::{LoadSource, LoadedPlugin, sha256};
 pub use structure::{Structure, StructureLimit, StructureLimits};
-pub use worker::worker_main as compile_worker_main;
+pub use worker::{upload_wall_bound, worker_main as compile_worker_main};
 
 use crate::metrics::Metrics;
 use crate::model::LogLine;

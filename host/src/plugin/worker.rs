@@ -34,6 +34,12 @@ const STDERR_BYTES: u64 = 16 * 1024;
 /// The wall-clock backstop, as a multiple of the compile timeout (which bounds CPU time).
 const WALL_FACTOR: u32 = 3;
 
+/// The longest an upload can take to be compiled or refused: a wait for a compile turn (at most
+/// the timeout) and the worker's wall-clock backstop. The API gives upload requests this long.
+pub fn upload_wall_bound(compile_timeout: Duration) -> Duration {
+    compile_timeout.saturating_mul(WALL_FACTOR + 1)
+}
+
 /// How often the parent checks whether the worker has ended.
 const POLL: Duration = Duration::from_millis(5);
 
