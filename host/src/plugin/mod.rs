@@ -8,6 +8,7 @@ mod call;
 mod cpu;
 mod engine;
 mod error;
+mod executor;
 mod limits;
 mod logs;
 
@@ -82,6 +83,8 @@ struct Inner {
     shares: KeyedSlots,
     /// The cores long-running calls share, so they never take them all.
     cpu: cpu::CpuTurns,
+    /// The lower-priority threads guests run on.
+    executor: executor::Executor,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -109,6 +112,7 @@ impl PluginRuntime {
                     (instances as usize).saturating_mul(CALLS_PER_SLOT),
                 ),
                 cpu: cpu::CpuTurns::for_this_machine(),
+                executor: executor::Executor::new().map_err(|e| PluginError::Engine(e.into()))?,
             }),
         })
     }
@@ -145,8 +149,21 @@ impl PluginRuntime {
             Err(_) => Err(PluginError::Busy),
             Ok(_share) => match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
                 Ok(Ok(_slot)) => {
-                    let cpu = self.inner.cpu.meter();
-                    call::call(&self.inner.engine, plugin, call, &limits, &log, cpu, &mut timings).await
+                    let (engine, plugin, log, cpu) =
+                        (self.inner.engine.clone(), plugin.clone(), log.clone(), self.inner.cpu.meter());
+                    let task = async move {
+                        let mut timings = PluginTimings::default();
+                        let result =
+                            call::call(&engine, &plugin, call, &limits, &log, cpu, &mut timings).await;
+                        (result, timings)
+                    };
+                    match self.inner.executor.run(task).await {
+                        Some((result, call_timings)) => {
+                            timings = call_timings;
+                            result
+                        }
+                        None => Err(PluginError::Engine(anyhow::anyhow!("the plugin call's task panicked"))),
+                    }
                 }
                 // The semaphore is never closed; either way there is no slot to run in.
                 Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
