@@ -60,7 +60,7 @@ fn main() {
         let flood: Vec<_> = (0..A_CONCURRENCY)
             .map(|i| tokio::spawn(run_a(target.clone(), keys.0.clone(), i, stop.clone(), a_stats.clone())))
             .collect();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let loaded = run_b(&target, &keys.1, b_chats).await;
         stop.store(true, Ordering::Relaxed);
         for task in flood {
@@ -195,6 +195,8 @@ async fn run_a(target: Target, key: String, i: usize, stop: Arc<AtomicBool>, sta
         std::env::var("FAIRNESS_A_PACE_MS").ok().and_then(|ms| ms.parse().ok()).unwrap_or(100),
     );
     let send_id = format!("a-{i}");
+    // Spread the clients over one pace, so A's chats arrive evenly rather than in waves.
+    tokio::time::sleep(pace.mul_f64(i as f64 / A_CONCURRENCY as f64)).await;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let answer = target.chat("a", &key, &send_id).await;

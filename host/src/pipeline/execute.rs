@@ -40,6 +40,9 @@ impl<'a> Call<'a> {
     }
 }
 
+/// The code of an execution refused past a concurrency bound, whichever bound it was.
+const BUSY: &str = "busy";
+
 /// Why an execution answers its failure text, and what that text is.
 struct Failed {
     error: TraceError,
@@ -97,15 +100,21 @@ impl Pipeline {
                 trace.outcome = Outcome::Success;
             }
             Err(Failed { error, text, plugin_version }) => {
-                tracing::warn!(
-                    project,
-                    webhook,
-                    plugin_version,
-                    stage = %error.stage,
-                    code = %LogText(&error.code),
-                    "webhook failed: {}",
-                    LogText(&shown(&error.message))
-                );
+                // A refusal past a bound is the bound working, and a flooding tenant makes
+                // thousands a second: counted in the metrics, logged only at debug level.
+                if error.code == BUSY {
+                    tracing::debug!(project, webhook, stage = %error.stage, "webhook refused: {}", LogText(&error.message));
+                } else {
+                    tracing::warn!(
+                        project,
+                        webhook,
+                        plugin_version,
+                        stage = %error.stage,
+                        code = %LogText(&error.code),
+                        "webhook failed: {}",
+                        LogText(&shown(&error.message))
+                    );
+                }
                 trace.replies = vec![Reply::text(text)];
                 trace.outcome = Outcome::Failure;
                 trace.error = Some(error);
@@ -125,9 +134,10 @@ impl Pipeline {
         secrets: &BTreeMap<String, String>,
         trace: &mut WebhookTrace,
     ) -> Result<Vec<Reply>, TraceError> {
-        let _slot = self.in_flight.try_acquire(call.project).map_err(|full| {
-            TraceError::new(Stage::Admission, "busy", format!("webhook executions: {full}"))
-        })?;
+        let _slot = self
+            .in_flight
+            .try_acquire(call.project)
+            .map_err(|full| TraceError::new(Stage::Admission, BUSY, format!("webhook executions: {full}")))?;
         // A project whose plugin slots are all taken would only wait for the upstream to be
         // refused afterwards: refuse it now, before spending an upstream call on it.
         if prepared.plugin.is_some() && !self.runtime.has_share(call.project) {

@@ -9,6 +9,7 @@ mod cpu;
 mod compile;
 mod engine;
 mod error;
+mod executor;
 mod limits;
 mod loaded;
 mod logs;
@@ -111,6 +112,8 @@ struct Inner {
     /// One permit per compilation allowed at once.
     compile_slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    /// The lower-priority threads guests run on.
+    executor: executor::Executor,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -142,6 +145,7 @@ impl PluginRuntime {
                 compile_slots: Arc::new(Semaphore::new(options.compile.concurrency.max(1) as usize)),
                 compile: options.compile,
                 metrics: options.metrics,
+                executor: executor::Executor::new().map_err(|e| PluginError::Engine(e.into()))?,
             }),
         })
     }
@@ -303,8 +307,21 @@ impl PluginRuntime {
             Err(_) => Err(PluginError::Busy),
             Ok(_share) => match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
                 Ok(Ok(_slot)) => {
-                    let cpu = self.inner.cpu.meter();
-                    call::call(&self.inner.engine, plugin, call, &limits, &log, cpu, &mut timings).await
+                    let (engine, plugin, log, cpu) =
+                        (self.inner.engine.clone(), plugin.clone(), log.clone(), self.inner.cpu.meter());
+                    let task = async move {
+                        let mut timings = PluginTimings::default();
+                        let result =
+                            call::call(&engine, &plugin, call, &limits, &log, cpu, &mut timings).await;
+                        (result, timings)
+                    };
+                    match self.inner.executor.run(task).await {
+                        Some((result, call_timings)) => {
+                            timings = call_timings;
+                            result
+                        }
+                        None => Err(PluginError::Engine(anyhow::anyhow!("the plugin call's task panicked"))),
+                    }
                 }
                 // The semaphore is never closed; either way there is no slot to run in.
                 Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
