@@ -12,13 +12,10 @@ use crate::plugin::{CallLimits, PluginCall};
 use crate::webhook::{Builtins, RequestVars, WebhookLimits};
 
 use super::cache::Prepared;
+use super::host_log;
 use super::trace::{
-    Outcome, PluginTrace, Scrubber, TRACE_BODY_BYTES, Timings, TraceError, UpstreamTrace, WebhookTrace,
+    Outcome, PluginTrace, TRACE_BODY_BYTES, Timings, TraceError, UpstreamTrace, WebhookTrace,
 };
-use crate::log_text::LogText;
-
-/// The `tracing` target of plugins' own log lines (debug level: a call may write 1,000).
-pub const GUEST_LOG: &str = "fallback_host::plugin::guest";
 use super::{Pipeline, PipelineError};
 
 /// Where the user's words and the conversation are, for templates and plugins alike.
@@ -63,27 +60,8 @@ impl Pipeline {
         };
 
         let result = self.run_steps(&call, &prepared, secrets, &mut trace).await;
-        // Plugin and upstream text reaches the host's log scrubbed of secrets and escaped.
-        let scrubber = Scrubber::new(secrets);
-        let shown = |text: &str| {
-            let mut text = text.to_owned();
-            scrubber.clean(&mut text);
-            text
-        };
-        if let Some(plugin) =
-            trace.plugin.as_ref().filter(|_| tracing::enabled!(target: GUEST_LOG, tracing::Level::DEBUG))
-        {
-            for line in &plugin.logs {
-                tracing::debug!(
-                    target: GUEST_LOG,
-                    project,
-                    webhook,
-                    plugin_version = plugin.version,
-                    level = ?line.level,
-                    "{}",
-                    LogText(&shown(&line.message))
-                );
-            }
+        if let Some(plugin) = &trace.plugin {
+            host_log::plugin_lines(project, webhook, plugin, secrets);
         }
         match result {
             Ok(replies) => {
@@ -91,15 +69,8 @@ impl Pipeline {
                 trace.outcome = Outcome::Success;
             }
             Err(error) => {
-                tracing::warn!(
-                    project,
-                    webhook,
-                    plugin_version = prepared.plugin.as_ref().map(|plugin| plugin.version),
-                    stage = error.stage,
-                    code = %LogText(&error.code),
-                    "webhook failed: {}",
-                    LogText(&shown(&error.message))
-                );
+                let version = prepared.plugin.as_ref().map(|plugin| plugin.version);
+                host_log::failure(project, webhook, version, &error, secrets);
                 let text = prepared.compiled.render_failure(&call.builtins());
                 trace.replies = vec![Reply::text(text)];
                 trace.outcome = Outcome::Failure;

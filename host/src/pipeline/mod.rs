@@ -4,6 +4,7 @@
 mod cache;
 mod console;
 mod execute;
+mod host_log;
 mod trace;
 
 use serde::Serialize;
@@ -19,6 +20,7 @@ use crate::store::{Fallback, SharedStore, StoreError, Turn};
 use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
 pub use console::CONSOLE_ANSWER_BYTES;
+pub use host_log::GUEST_LOG;
 pub use trace::{Outcome, WebhookTrace};
 
 /// Said when a project has no fallback configured: the user still gets an answer.
