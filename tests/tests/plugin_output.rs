@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fallback_host::pipeline::CONSOLE_ANSWER_BYTES;
+use fallback_host::pipeline::{CONSOLE_ANSWER_BYTES, GUEST_LOG};
 use fallback_host::varname::VarName;
 use fallback_tests::host::{ADMIN_TOKEN, TestHost};
 use fallback_tests::upstream::Upstream;
@@ -227,7 +227,7 @@ impl Served {
             .env("FALLBACK_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("FALLBACK_ALLOW_NETWORKS", "127.0.0.0/8")
             .env("FALLBACK_PLUGIN_CALL_TIMEOUT_MS", "5000")
-            .env("RUST_LOG", "info,fallback_host::plugin::guest=debug")
+            .env("RUST_LOG", format!("info,{GUEST_LOG}=debug"))
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

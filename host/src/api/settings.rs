@@ -74,10 +74,17 @@ pub async fn get_fallback(
     Ok(Json(serde_json::to_value(fallback).map_err(ApiError::internal)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutSecret {
     value: String,
+}
+
+/// Says how long the value is, never what it is.
+impl std::fmt::Debug for PutSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutSecret").field("value", &format_args!("<{} bytes>", self.value.len())).finish()
+    }
 }
 
 pub async fn put_secret(

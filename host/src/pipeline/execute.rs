@@ -15,15 +15,12 @@ use crate::webhook::{
 };
 
 use super::cache::Prepared;
+use super::host_log;
 use super::stage::Stage;
 use super::trace::{
-    Outcome, PluginTrace, Scrubber, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace,
+    BUSY, Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace,
 };
 use super::{NO_FALLBACK_TEXT, Pipeline, PipelineError};
-use crate::log_text::LogText;
-
-/// The `tracing` target of plugins' own log lines (debug level: a call may write 1,000).
-pub const GUEST_LOG: &str = "fallback_host::plugin::guest";
 
 /// Where the user's words and the conversation are, for templates and plugins alike.
 struct Call<'a> {
@@ -40,8 +37,6 @@ impl<'a> Call<'a> {
     }
 }
 
-/// The code of an execution refused past a concurrency bound, whichever bound it was.
-const BUSY: &str = "busy";
 
 /// Why an execution answers its failure text, and what that text is.
 struct Failed {
@@ -72,27 +67,8 @@ impl Pipeline {
             }
             Err(error) => Err(self.unusable(error, &call).await?),
         };
-        // Plugin and upstream text reaches the host's log scrubbed of secrets and escaped.
-        let scrubber = Scrubber::new(secrets);
-        let shown = |text: &str| {
-            let mut text = text.to_owned();
-            scrubber.clean(&mut text);
-            text
-        };
-        if let Some(plugin) =
-            trace.plugin.as_ref().filter(|_| tracing::enabled!(target: GUEST_LOG, tracing::Level::DEBUG))
-        {
-            for line in &plugin.logs {
-                tracing::debug!(
-                    target: GUEST_LOG,
-                    project,
-                    webhook,
-                    plugin_version = plugin.version,
-                    level = ?line.level,
-                    "{}",
-                    LogText(&shown(&line.message))
-                );
-            }
+        if let Some(plugin) = &trace.plugin {
+            host_log::plugin_lines(project, webhook, plugin, secrets);
         }
         match result {
             Ok(replies) => {
@@ -100,21 +76,7 @@ impl Pipeline {
                 trace.outcome = Outcome::Success;
             }
             Err(Failed { error, text, plugin_version }) => {
-                // A refusal past a bound is the bound working, and a flooding tenant makes
-                // thousands a second: counted in the metrics, logged only at debug level.
-                if error.code == BUSY {
-                    tracing::debug!(project, webhook, stage = %error.stage, "webhook refused: {}", LogText(&error.message));
-                } else {
-                    tracing::warn!(
-                        project,
-                        webhook,
-                        plugin_version,
-                        stage = %error.stage,
-                        code = %LogText(&error.code),
-                        "webhook failed: {}",
-                        LogText(&shown(&error.message))
-                    );
-                }
+                host_log::failure(project, webhook, plugin_version, &error, secrets);
                 trace.replies = vec![Reply::text(text)];
                 trace.outcome = Outcome::Failure;
                 trace.error = Some(error);

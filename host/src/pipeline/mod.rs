@@ -4,6 +4,7 @@
 mod cache;
 mod console;
 mod execute;
+mod host_log;
 mod stage;
 mod trace;
 
@@ -21,6 +22,7 @@ use crate::store::{Fallback, SharedStore, StoreError, Turn};
 use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
 pub use console::CONSOLE_ANSWER_BYTES;
+pub use host_log::GUEST_LOG;
 pub use stage::Stage;
 pub use trace::{Outcome, TraceError, WebhookTrace};
 

@@ -31,6 +31,9 @@ impl Outcome {
 /// The test console shows at most this much of the upstream body.
 pub const TRACE_BODY_BYTES: usize = 16 * 1024;
 
+/// The code of an execution refused past a concurrency bound, whichever bound it was.
+pub(super) const BUSY: &str = "busy";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookTrace {
     pub webhook: String,
