@@ -17,9 +17,7 @@ use crate::webhook::{
 use super::cache::Prepared;
 use super::host_log;
 use super::stage::Stage;
-use super::trace::{
-    BUSY, Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace,
-};
+use super::trace::{BUSY, Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace};
 use super::{NO_FALLBACK_TEXT, Pipeline, PipelineError};
 
 /// Where the user's words and the conversation are, for templates and plugins alike.
@@ -36,7 +34,6 @@ impl<'a> Call<'a> {
         Builtins { latest_message: self.latest_message, send_id: self.send_id, project: self.project }
     }
 }
-
 
 /// Why an execution answers its failure text, and what that text is.
 struct Failed {

@@ -5,8 +5,8 @@
 
 mod cache;
 mod call;
-mod cpu;
 mod compile;
+mod cpu;
 mod engine;
 mod error;
 mod executor;
