@@ -13,7 +13,7 @@ const MIB: usize = 1024 * KIB;
 const DAY_SECS: u64 = 24 * 3600;
 
 /// Everything the host needs to run; built by `cli` from flags, a config file and the environment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -38,6 +38,23 @@ pub struct Config {
     /// `FALLBACK_SECRET_KEY_PREVIOUS`: during a key rotation, the key the secrets were sealed
     /// with; at start every secret it opens is re-sealed under `secret_key`.
     pub secret_key_previous: Option<SecretKey>,
+}
+
+/// Written by hand so that the admin token never reaches a log or a panic message.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("allow_networks", &self.allow_networks)
+            .field("extra_ca_file", &self.extra_ca_file)
+            .field("limits", &self.limits)
+            .field("plugin_compile_worker", &self.plugin_compile_worker)
+            .field("secret_key", &self.secret_key)
+            .field("secret_key_previous", &self.secret_key_previous)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -217,7 +234,7 @@ pub enum ConfigError {
 
 /// The config file: flat keys, each also settable as `FALLBACK_<KEY>` in the environment
 /// (the environment wins over the file; command-line flags win over both).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
@@ -623,6 +640,14 @@ mod tests {
             Config::load(None, |name| (name == "FALLBACK_HTTP_MAX_CONNECTIONS").then(|| "0".to_string()))
                 .expect_err("refused");
         assert!(error.to_string().contains("http_max_connections"), "{error}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_admin_token() {
+        let config = Config::load(None, |name| (name == "FALLBACK_ADMIN_TOKEN").then(|| "fba_hunter2".into()))
+            .expect("loads");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("admin_token") && !shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
