@@ -96,6 +96,9 @@ pub async fn serve(
                 }
             },
         };
+        // Finished connections stay in the set until joined: reap them, or a long-running
+        // host would keep one task allocation per connection it ever served.
+        while connections.try_join_next().is_some() {}
         metrics.connection_opened();
         let slot = Slot { _permit: permit, metrics: Arc::clone(&metrics) };
         connections.spawn(connection(stream, router.clone(), bounds.timeouts, stopping.clone(), slot));
