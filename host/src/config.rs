@@ -102,8 +102,9 @@ pub struct Limits {
     pub webhook_max_in_flight_per_project: usize,
     /// Webhook executions in flight across all projects.
     pub webhook_max_in_flight: usize,
-    /// Plugin instances one project may run at once, out of `plugin_max_concurrent`: what a
-    /// looping tenant can burn is its share, not the whole pool.
+    /// Plugin instances one project may run at once, out of `plugin_max_concurrent`, once half
+    /// the pool is in use (below that a busy project borrows idle instances): what a looping
+    /// tenant can burn under contention is its share, and never more than half the pool.
     pub plugin_slots_per_project: u32,
     /// Chat and test-console requests per second per project (token bucket); 0 turns it off.
     pub chat_rate_per_second: u32,
@@ -644,8 +645,9 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_admin_token() {
-        let config = Config::load(None, |name| (name == "FALLBACK_ADMIN_TOKEN").then(|| "fba_hunter2".into()))
-            .expect("loads");
+        let config =
+            Config::load(None, |name| (name == "FALLBACK_ADMIN_TOKEN").then(|| "fba_hunter2".into()))
+                .expect("loads");
         let shown = format!("{config:?}");
         assert!(shown.contains("admin_token") && !shown.contains("hunter2"), "{shown}");
     }

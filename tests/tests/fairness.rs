@@ -152,6 +152,9 @@ async fn a_looping_plugin_uses_its_projects_slots_and_no_more() {
     let dir = tempfile::tempdir().expect("dir");
     let host = TestHost::start_on(dir.path(), |config| {
         config.limits.plugin_slots_per_project = 2;
+        // A pool of 8: A may borrow past its share only while fewer than 4 are in use, so its
+        // 10 looping chats hold at most 4 and the rest are refused at once.
+        config.limits.plugin_max_concurrent = 8;
         // Long enough that A's loops still hold their slots while B chats, in a debug build.
         config.limits.plugin_call_timeout = Duration::from_secs(3);
     })

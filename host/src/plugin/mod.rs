@@ -49,8 +49,9 @@ pub struct RuntimeOptions {
     pub max_limits: CallLimits,
     /// Instances alive at once; further calls wait (up to their timeout) for a slot.
     pub max_concurrent_instances: u32,
-    /// Instances one project (`PluginContext::project`) may hold or wait for at once; past it a
-    /// call is `Busy` at once, so a looping tenant burns its share and no more.
+    /// Instances one project (`PluginContext::project`) may hold or wait for at once while half
+    /// the pool or more is in use (below that idle instances are lent); past it a call is
+    /// `Busy` at once, so a looping tenant burns its share and no more.
     pub slots_per_project: u32,
     /// What a component may contain before anything compiles it.
     pub structure: StructureLimits,
@@ -136,9 +137,12 @@ impl PluginRuntime {
                 cache,
                 max_limits: options.max_limits,
                 slots: Semaphore::new(instances as usize),
-                shares: KeyedSlots::new(
+                // While under half the instances are in use a project may borrow past its
+                // share; a looping tenant can then hold half the pool, never the whole of it.
+                shares: KeyedSlots::lending(
                     options.slots_per_project as usize,
                     (instances as usize).saturating_mul(CALLS_PER_SLOT),
+                    instances as usize / 2,
                 ),
                 cpu: cpu::CpuTurns::for_this_machine(),
                 structure: options.structure,
@@ -333,7 +337,7 @@ impl PluginRuntime {
     /// False when `project` holds its whole share of instance slots now, so a caller can
     /// answer `Busy` before doing work (an upstream call) whose result no plugin could take.
     pub fn has_share(&self, project: &str) -> bool {
-        self.inner.shares.held(project) < self.inner.shares.per_key()
+        self.inner.shares.has_room(project)
     }
 
     /// An instance kept across calls: the benchmark's baseline for what instantiation costs.

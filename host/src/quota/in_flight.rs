@@ -26,6 +26,9 @@ pub struct KeyedSlots {
 struct Inner {
     per_key: usize,
     total: usize,
+    /// While fewer than this many slots are held in all, a key may go past its share: idle
+    /// capacity is lent rather than wasted. 0 lends nothing.
+    lend_below: usize,
     counts: Mutex<Counts>,
 }
 
@@ -47,7 +50,20 @@ impl KeyedSlots {
     pub fn new(per_key: usize, total: usize) -> Self {
         let total = total.max(1);
         let per_key = per_key.clamp(1, total);
-        Self { inner: Arc::new(Inner { per_key, total, counts: Mutex::new(Counts::default()) }) }
+        Self {
+            inner: Arc::new(Inner { per_key, total, lend_below: 0, counts: Mutex::new(Counts::default()) }),
+        }
+    }
+
+    /// As `new`, but while fewer than `lend_below` slots are held in all a key may take more
+    /// than its share. Under contention every key still has its share; when the host is quiet
+    /// one busy tenant is not refused for capacity nobody else wants.
+    pub fn lending(per_key: usize, total: usize, lend_below: usize) -> Self {
+        let mut slots = Self::new(per_key, total);
+        if let Some(inner) = Arc::get_mut(&mut slots.inner) {
+            inner.lend_below = lend_below.min(inner.total);
+        }
+        slots
     }
 
     pub fn per_key(&self) -> usize {
@@ -65,7 +81,7 @@ impl KeyedSlots {
             return Err(Full::Total { limit: self.inner.total });
         }
         let held = counts.by_key.get(key).copied().unwrap_or(0);
-        if held >= self.inner.per_key {
+        if !self.inner.admits(held, counts.total) {
             return Err(Full::PerKey { limit: self.inner.per_key });
         }
         let key: Arc<str> = match counts.by_key.get_key_value(key) {
@@ -82,6 +98,13 @@ impl KeyedSlots {
         self.inner.lock().by_key.get(key).copied().unwrap_or(0)
     }
 
+    /// Whether `key` could take a slot now (its share, or a lent one), without taking it.
+    pub fn has_room(&self, key: &str) -> bool {
+        let counts = self.inner.lock();
+        let held = counts.by_key.get(key).copied().unwrap_or(0);
+        counts.total < self.inner.total && self.inner.admits(held, counts.total)
+    }
+
     /// Keys holding a slot now: at most `total`.
     pub fn keys(&self) -> usize {
         self.inner.lock().by_key.len()
@@ -89,6 +112,10 @@ impl KeyedSlots {
 }
 
 impl Inner {
+    fn admits(&self, held: usize, total_held: usize) -> bool {
+        held < self.per_key || total_held < self.lend_below
+    }
+
     /// The counts stay consistent under a poisoned lock: every update is a single step.
     fn lock(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
@@ -126,6 +153,19 @@ mod tests {
         assert_eq!(slots.try_acquire("c").err(), Some(Full::Total { limit: 3 }));
         drop(a1);
         assert!(slots.try_acquire("c").is_ok(), "a released slot is free again");
+    }
+
+    #[test]
+    fn idle_capacity_is_lent_and_every_share_kept_under_contention() {
+        let slots = KeyedSlots::lending(2, 10, 4);
+        let a: Vec<_> = (0..4).map(|_| slots.try_acquire("a").expect("lent while quiet")).collect();
+        assert_eq!(slots.try_acquire("a").err(), Some(Full::PerKey { limit: 2 }), "no more lent");
+        assert!(!slots.has_room("a"));
+        let b: Vec<_> = (0..2).map(|_| slots.try_acquire("b").expect("b's own share")).collect();
+        assert!(slots.try_acquire("b").is_err(), "past its share while the set is busy");
+        assert!(slots.has_room("c"), "an idle key still has its share");
+        drop((a, b));
+        assert_eq!(slots.keys(), 0);
     }
 
     #[test]
