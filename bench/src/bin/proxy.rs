@@ -4,6 +4,7 @@
 //! the JSON `message` and answers `{"send_id","replies":[{"text"}]}`. No auth, no store, no plugin.
 //! Usage: `bench-proxy ADDR UPSTREAM_ADDR`; prints `listening on ADDR` when ready.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,7 +36,7 @@ async fn chat(
     );
     let answer = client.get(uri.parse()?).await?;
     let answer: Value = serde_json::from_slice(&answer.into_body().collect().await?.to_bytes())?;
-    let text = answer["message"].as_str().ok_or("no message")?;
+    let Some(text) = answer["message"].as_str() else { return Err("no message in the answer".into()) };
     let reply = json!({"send_id": send_id, "replies": [{"text": text}]});
     let mut response = Response::new(Full::new(Bytes::from(reply.to_string())));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -65,7 +66,7 @@ async fn main() -> Result<(), Error> {
             let service = service_fn(move |req| {
                 let client = client.clone();
                 async move {
-                    Ok::<_, Error>(chat(req, client, upstream).await.unwrap_or_else(|error| {
+                    Ok::<_, Infallible>(chat(req, client, upstream).await.unwrap_or_else(|error| {
                         let mut response = Response::new(Full::new(Bytes::from(error.to_string())));
                         *response.status_mut() = StatusCode::BAD_GATEWAY;
                         response
