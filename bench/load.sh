@@ -42,6 +42,7 @@ trap 'exit 130' INT TERM
 # to the loopback address it reports once it listens.
 start() {
   local name="$1"; shift
+  : >"$WORK/$name.log"
   "$@" >"$WORK/$name.log" 2>&1 &
   local pid="$!"
   PIDS+=("$pid")
@@ -159,17 +160,21 @@ done >"$WORK/uploads-fresh"
 echo
 echo "release, loopback, hey -c $CONCURRENCY -z $DURATION; $(nproc) cores; load:$(uptime | sed 's/.*load average://')"
 awk '
+  function ratio(text, a, b, target) {
+    printf "%-44s %6.2f  (target >= %s)%s\n", text, rps[a] / rps[b], target,
+      (err[a] + err[b] > 0 ? "  not comparable: errors in a case" : "")
+  }
   BEGIN { label["healthz"] = "GET /healthz"; label["bare-proxy"] = "bare proxy (ceiling)"
           label["declarative:matched"] = "chat, intent matched"
           label["declarative:webhook"] = "chat, webhook (declarative)"
           label["plugin:webhook"] = "chat, webhook + json-reply plugin"
           printf "%-36s %9s %9s %9s %8s %8s\n", "case", "req/s", "p50 ms", "p99 ms", "p99/p50", "errors" }
-  { rps[$1] = $2; printf "%-36s %9d %9.2f %9.2f %8.2f %8d\n", label[$1], $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5 }
+  { rps[$1] = $2; err[$1] = $5; printf "%-36s %9d %9.2f %9.2f %8.2f %8d\n", label[$1], $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5 }
   END {
     print ""
-    printf "%-44s %6.2f  (target >= 0.70)\n", "webhook (declarative) / bare proxy", rps["declarative:webhook"] / rps["bare-proxy"]
-    printf "%-44s %6.2f  (target >= 0.95)\n", "webhook + plugin / webhook (declarative)", rps["plugin:webhook"] / rps["declarative:webhook"]
-    printf "%-44s %6.2f  (target >= 0.50)\n", "intent matched / healthz", rps["declarative:matched"] / rps["healthz"]
+    ratio("webhook (declarative) / bare proxy", "declarative:webhook", "bare-proxy", "0.70")
+    ratio("webhook + plugin / webhook (declarative)", "plugin:webhook", "declarative:webhook", "0.95")
+    ratio("intent matched / healthz", "declarative:matched", "healthz", "0.50")
   }' "$WORK/results"
 for kind in same fresh; do
   awk -v size="$(wc -c <"$WASM")" -v kind="$kind" '
@@ -178,3 +183,6 @@ for kind in same fresh; do
           "json-reply upload at the API, " (kind == "same" ? "same bytes" : "fresh bytes"),
           total / n, max, n, size }' "$WORK/uploads-$kind"
 done
+# Why the host answered chats with the failure text, if it did (from its /metrics, whole run).
+curl -sS --fail "http://${HOST}/metrics" |
+  awk '/^fallback_webhook_failures_total\{/ && $2 > 0 { if (!shown++) print "\nwebhook failures by stage and code:"; print "  " $0 }'
