@@ -161,7 +161,7 @@ echo
 echo "release, loopback, hey -c $CONCURRENCY -z $DURATION; $(nproc) cores; load:$(uptime | sed 's/.*load average://')"
 awk '
   function ratio(text, a, b, target) {
-    printf "%-44s %6.2f  (target >= %s)%s\n", text, rps[a] / rps[b], target,
+    printf "%-44s %6.2f  (target >= %s)%s\n", text, (rps[b] > 0 ? rps[a] / rps[b] : 0), target,
       (err[a] + err[b] > 0 ? "  not comparable: errors in a case" : "")
   }
   BEGIN { label["healthz"] = "GET /healthz"; label["bare-proxy"] = "bare proxy (ceiling)"
