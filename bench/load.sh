@@ -1,46 +1,188 @@
 #!/usr/bin/env bash
-# Load bench: the release host in demo mode under `hey`, on loopback only. Prints requests/s for
-#   1. GET /healthz              (the baseline: HTTP stack only)
-#   2. chat matched by an intent (auth + SQLite reads + intent index + turn write)
-#   3. chat through the webhook  (2 + outbound HTTP to the local answer API + json-reply plugin)
-# and each as a ratio of the baseline measured in the same run, since the machine is shared.
-# Usage: bench/load.sh [requests per case, default 20000] [concurrency, default 32]
+# Load bench, release, loopback only, in one process tree: a fast local upstream, the bare proxy
+# (the webhook's upstream call with nothing around it: the ceiling) and the host (`serve` on a
+# temporary data dir), then `hey` against, one after the other:
+#   1. GET /healthz                          (the host's HTTP stack only)
+#   2. bare proxy                            (POST chat body -> GET upstream /chat -> JSON reply)
+#   3. chat matched by an intent             (no upstream call)
+#   4. chat through the webhook, declarative (extract {"reply": "$.message"})
+#   5. chat through the webhook + json-reply plugin
+# It prints req/s, p50, p99 and errors per case, the ratios issue 8 sets targets for, and the
+# time of 20 uploads of json-reply at the API (the same bytes, then fresh ones). Everything it started is killed on exit.
+# Usage: bench/load.sh [duration per case, default 10s] [concurrency, default 32]
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
-REQUESTS="${1:-20000}"
+DURATION="${1:-10s}"
 CONCURRENCY="${2:-32}"
-PORT="${PORT:-18181}"
+UPLOADS="${UPLOADS:-20}"
 command -v hey >/dev/null || { echo "hey not found: apt-get install -y hey" >&2; exit 1; }
-
-cargo build --release -p fallback-host --locked
-OUT="$(mktemp)"
-./target/release/fallback-host demo --listen "127.0.0.1:${PORT}" >"$OUT" 2>/dev/null &
-HOST_PID=$!
-trap 'kill "$HOST_PID" 2>/dev/null || true; rm -f "$OUT"' EXIT
-for _ in $(seq 1 100); do
-  grep -q 'Press Ctrl-C' "$OUT" 2>/dev/null && break
-  sleep 0.1
+for tool in curl jq awk; do
+  command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
 done
-KEY="$(grep -o 'fbk_demo\.[0-9a-f]*' "$OUT" | head -1)"
-[ -n "$KEY" ] || { echo "demo did not start" >&2; exit 1; }
-BASE="http://127.0.0.1:${PORT}"
 
-rate() { # hey's "Requests/sec" line, after a short warm-up with the same request
+cargo build --release -p fallback-host -p fallback-bench --locked
+# The host's build script builds the plugins into target/plugins already; this is a no-op then.
+cargo build -p json-reply --target wasm32-wasip2 --profile plugin --target-dir target/plugins --locked
+WASM=target/plugins/wasm32-wasip2/plugin/json_reply.wasm
+[ -f "$WASM" ] || { echo "$WASM missing" >&2; exit 1; }
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME COMMAND...: runs it in the background with its output in $WORK/NAME.log and sets ADDR
+# to the loopback address it reports once it listens.
+start() {
+  local name="$1"; shift
+  : >"$WORK/$name.log"
+  "$@" >"$WORK/$name.log" 2>&1 &
+  local pid="$!"
+  PIDS+=("$pid")
+  ADDR=""
+  for _ in $(seq 1 200); do
+    ADDR="$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/$name.log" | grep -E 'listening' |
+      grep -oE '127\.0\.0\.1:[0-9]+' | head -1 || true)"
+    [ -n "$ADDR" ] && return
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$name did not start:" >&2; cat "$WORK/$name.log" >&2; exit 1
+}
+
+start upstream target/release/bench-upstream 127.0.0.1:0
+UPSTREAM="$ADDR"
+start proxy target/release/bench-proxy 127.0.0.1:0 "$UPSTREAM"
+PROXY="$ADDR"
+ADMIN="bench-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+start host env FALLBACK_ADMIN_TOKEN="$ADMIN" FALLBACK_ALLOW_NETWORKS=127.0.0.0/8 \
+  target/release/fallback-host serve --listen 127.0.0.1:0 --data-dir "$WORK/data"
+HOST="$ADDR"
+BASE="http://${HOST}/v1"
+
+# api METHOD PATH TOKEN [JSON]: the answer's body; fails on a non-2xx status.
+api() {
+  curl -sS --fail-with-body -X "$1" "${BASE}$2" -H "Authorization: Bearer $3" \
+    -H 'Content-Type: application/json' ${4:+--data "$4"}
+}
+upload() { # upload PROJECT WEBHOOK KEY [FILE]: time_total in seconds
+  curl -sS --fail -o /dev/null -w '%{time_total}\n' -X PUT --data-binary "@${4:-$WASM}" \
+    -H "Authorization: Bearer $3" -H 'Content-Type: application/wasm' \
+    "${BASE}/projects/$1/webhooks/$2/plugin"
+}
+webhook() { # webhook [PLUGIN_CONFIG_JSON]: the webhook spec
+  local config="${1:-}"
+  [ -n "$config" ] || config='{}'
+  jq -nc --arg url "http://${UPSTREAM}/chat?input={latest_message}&chatId={send_id}" \
+    --argjson config "$config" '{method: "GET", url: $url, timeout_ms: 5000,
+      response: {extract: {reply: "$.message"}, success: "{reply}", failure: "upstream failed"},
+      plugin_config: $config}'
+}
+project() { # project ID: creates it, with an intent, a webhook `answers` and that as fallback; prints its key
+  local key
+  key="$(api POST /projects "$ADMIN" "{\"id\":\"$1\",\"name\":\"$1\"}" | jq -r .api_key)"
+  api PUT "/projects/$1/intents/greeting" "$key" \
+    '{"examples":["hello","hi there","good morning"],"responses":["Hello from the intent!"]}' >/dev/null
+  api PUT "/projects/$1/webhooks/answers" "$key" "$(webhook "${2:-}")" >/dev/null
+  api PUT "/projects/$1/fallback" "$key" '{"webhook":"answers"}' >/dev/null
+  echo "$key"
+}
+DECL_KEY="$(project declarative)"
+PLUGIN_KEY="$(project plugin '{"field":"message"}')"
+upload plugin answers "$PLUGIN_KEY" >/dev/null
+
+CHAT_MATCHED='{"send_id":"load","message":"hello"}'
+CHAT_FALLBACK='{"send_id":"load","message":"what is the weather like"}'
+# A chat of each kind once, so a misconfigured case fails here rather than measuring errors.
+check() { # check PROJECT KEY BODY OUTCOME
+  local outcome
+  outcome="$(api POST "/projects/$1/chat" "$2" "$3" | jq -r .outcome)"
+  [ "$outcome" = "$4" ] || { echo "chat on $1 answered outcome $outcome, not $4" >&2; exit 1; }
+}
+check declarative "$DECL_KEY" "$CHAT_MATCHED" matched
+check declarative "$DECL_KEY" "$CHAT_FALLBACK" success
+check plugin "$PLUGIN_KEY" "$CHAT_FALLBACK" success
+curl -sS --fail -o /dev/null -X POST --data "$CHAT_FALLBACK" "http://${PROXY}/chat"
+
+# failures: the host's count of chats answered with the failure text (a busy refusal or an
+# upstream or plugin error still answers 200, so hey alone would not see it).
+failures() {
+  curl -sS --fail "http://${HOST}/metrics" | awk '/^fallback_chats_total\{outcome="failure"\}/ { n = $2 } END { print n + 0 }'
+}
+# measure NAME HEY_ARGS...: a short warm-up, then `hey -z DURATION`; appends
+# "NAME req/s p50_ms p99_ms errors" to $WORK/results. Errors are non-200 answers, connection
+# errors and chats the host answered with the failure text.
+measure() {
+  local name="$1"; shift
+  echo "measuring: $name" >&2
   hey -n 500 -c "$CONCURRENCY" "$@" >/dev/null
-  hey -n "$REQUESTS" -c "$CONCURRENCY" "$@" | awk '/Requests\/sec/ {print $2}'
+  local before
+  before="$(failures)"
+  hey -z "$DURATION" -c "$CONCURRENCY" "$@" >"$WORK/hey.out"
+  awk -v name="$name" -v errors="$(( $(failures) - before ))" '
+    /Requests\/sec:/ { rps = $2 }
+    /^ *50% in/ { p50 = $3 * 1000 }
+    /^ *99% in/ { p99 = $3 * 1000 }
+    /^Status code distribution:/ { section = "status"; next }
+    /^Error distribution:/ { section = "error"; next }
+    section == "status" && /\[[0-9]+\]/ { gsub(/[\[\]]/, "", $1); if ($1 != "200") errors += $2 }
+    section == "error" && /\[[0-9]+\]/ { gsub(/[\[\]]/, "", $1); errors += $1 }
+    END { printf "%s %.0f %.2f %.2f %d\n", name, rps, p50, p99, errors }
+  ' "$WORK/hey.out" >>"$WORK/results"
 }
-chat() {
-  rate -m POST -H "Authorization: Bearer ${KEY}" -H 'Content-Type: application/json' \
-    -d "{\"send_id\":\"load\",\"message\":\"$1\"}" "${BASE}/v1/projects/demo/chat"
+chat() { # chat PROJECT KEY BODY
+  measure "$1" -m POST -H "Authorization: Bearer $2" -T application/json -d "$3" \
+    "${BASE}/projects/${1%%:*}/chat"
 }
+measure healthz "http://${HOST}/healthz"
+measure bare-proxy -m POST -T application/json -d "$CHAT_FALLBACK" "http://${PROXY}/chat"
+chat declarative:matched "$DECL_KEY" "$CHAT_MATCHED"
+chat declarative:webhook "$DECL_KEY" "$CHAT_FALLBACK"
+chat plugin:webhook "$PLUGIN_KEY" "$CHAT_FALLBACK"
 
-HEALTH="$(rate "${BASE}/healthz")"
-MATCHED="$(chat 'hello')"
-WEBHOOK="$(chat 'what is the weather like')"
+# Uploads of json-reply at the API, end to end, to a webhook no chat uses: the same bytes each
+# time (the host has compiled them already), then each with a distinct 16-byte custom section
+# appended (a new digest, so a fresh validation and compile each time).
+api PUT /projects/plugin/webhooks/uploads "$PLUGIN_KEY" "$(webhook '{"field":"message"}')" >/dev/null
+for _ in $(seq 1 "$UPLOADS"); do upload plugin uploads "$PLUGIN_KEY"; done >"$WORK/uploads-same"
+for i in $(seq 1 "$UPLOADS"); do
+  { cat "$WASM"; printf '\x00\x16\x05bench%016d' "$i$RANDOM"; } >"$WORK/fresh.wasm"
+  upload plugin uploads "$PLUGIN_KEY" "$WORK/fresh.wasm"
+done >"$WORK/uploads-fresh"
 
-printf '%-34s %12s %10s\n' case 'requests/s' 'vs baseline'
-for row in "healthz (baseline):${HEALTH}" "chat, intent matched:${MATCHED}" "chat, webhook + plugin:${WEBHOOK}"; do
-  name="${row%%:*}"; value="${row##*:}"
-  printf '%-34s %12.0f %10.2f\n' "$name" "$value" "$(awk -v a="$value" -v b="$HEALTH" 'BEGIN {print a / b}')"
+echo
+echo "release, loopback, hey -c $CONCURRENCY -z $DURATION; $(nproc) cores; load:$(uptime | sed 's/.*load average://')"
+awk '
+  function ratio(text, a, b, target) {
+    printf "%-44s %6.2f  (target >= %s)%s\n", text, (rps[b] > 0 ? rps[a] / rps[b] : 0), target,
+      (err[a] + err[b] > 0 ? "  not comparable: errors in a case" : "")
+  }
+  BEGIN { label["healthz"] = "GET /healthz"; label["bare-proxy"] = "bare proxy (ceiling)"
+          label["declarative:matched"] = "chat, intent matched"
+          label["declarative:webhook"] = "chat, webhook (declarative)"
+          label["plugin:webhook"] = "chat, webhook + json-reply plugin"
+          printf "%-36s %9s %9s %9s %8s %8s\n", "case", "req/s", "p50 ms", "p99 ms", "p99/p50", "errors" }
+  { rps[$1] = $2; err[$1] = $5; printf "%-36s %9d %9.2f %9.2f %8.2f %8d\n", label[$1], $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5 }
+  END {
+    print ""
+    ratio("webhook (declarative) / bare proxy", "declarative:webhook", "bare-proxy", "0.70")
+    ratio("webhook + plugin / webhook (declarative)", "plugin:webhook", "declarative:webhook", "0.95")
+    ratio("intent matched / healthz", "declarative:matched", "healthz", "0.50")
+  }' "$WORK/results"
+for kind in same fresh; do
+  awk -v size="$(wc -c <"$WASM")" -v kind="$kind" '
+    { s = $1 * 1000; total += s; if (s > max) max = s; n++ }
+    END { printf "%-44s mean %.1f ms, max %.1f ms  (%d uploads of %d bytes; target <= 100 ms)\n",
+          "json-reply upload at the API, " (kind == "same" ? "same bytes" : "fresh bytes"),
+          total / n, max, n, size }' "$WORK/uploads-$kind"
 done
+# Why the host answered chats with the failure text, if it did (from its /metrics, whole run).
+curl -sS --fail "http://${HOST}/metrics" |
+  awk '/^fallback_webhook_failures_total\{/ && $2 > 0 { if (!shown++) print "\nwebhook failures by stage and code:"; print "  " $0 }'
