@@ -1,8 +1,7 @@
 //! Auth primitives: token generation, hashing and checking, the admin token's lifecycle, and
 //! `Authorization: Bearer` parsing. The HTTP layer decides who may do what; this only says who.
 
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use rand::TryRngCore;
@@ -10,6 +9,8 @@ use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
+
+use crate::private_file::write_private;
 
 /// Prefix of project keys, so a leaked key is recognisable (and greppable by secret scanners).
 pub const PROJECT_KEY_PREFIX: &str = "fbk_";
@@ -129,18 +130,6 @@ pub fn load_or_create_admin_token(
         }
         Err(source) => Err(AuthError::Read { path, source }),
     }
-}
-
-/// Creates `path` readable by its owner only and writes `contents`. `create_new` also refuses
-/// to follow a symlink planted at `path` or to clobber a file another process just created.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
 }
 
 /// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive);

@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_cmd;
+mod private_file;
 pub mod quota;
 pub mod secret_key;
 pub mod send_id;

@@ -4,14 +4,15 @@
 //! A key is 32 bytes, written as 64 hex digits or as standard base64. It never appears in a
 //! `Debug` or an error message: only where it came from does.
 
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use thiserror::Error;
+
+use crate::private_file::write_private;
 
 /// The key file's name inside the data dir.
 pub const SECRET_KEY_FILE: &str = "secret_key";
@@ -155,16 +156,6 @@ pub fn load_or_create_secret_key(
         }
         Err(source) => Err(SecretKeyError::Read { path, source }),
     }
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
 }
 
 #[cfg(test)]
