@@ -129,18 +129,8 @@ async fn setup(host: &TestHost, upstream: &Upstream) -> (String, (String, String
             "response": {"extract": {"reply": "$.message"}, "success": "{reply}", "failure": "Sorry."},
             "plugin_config": {"mode": mode}
         });
-        let (status, body) =
-            host.call("PUT", &format!("/v1/projects/{project}/webhooks/w"), Some(&key), Some(spec)).await;
-        assert!(status.is_success(), "{body}");
-        let (status, body) = host
-            .call(
-                "PUT",
-                &format!("/v1/projects/{project}/fallback"),
-                Some(&key),
-                Some(json!({"webhook": "w"})),
-            )
-            .await;
-        assert!(status.is_success(), "{body}");
+        host.put_webhook(project, &key, "w", spec).await;
+        host.use_webhook_as_fallback(project, &key, "w").await;
         host.upload_plugin(project, &key, "w", hostile.clone()).await;
         keys.push(key);
     }

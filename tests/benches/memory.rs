@@ -108,20 +108,8 @@ async fn main() {
     for n in 0..tenants {
         let project = format!("t{n}");
         let key = host.create_project(&project).await;
-        host.call(
-            "PUT",
-            &format!("/v1/projects/{project}/webhooks/w"),
-            Some(&key),
-            Some(spec(upstream.url("/chat"))),
-        )
-        .await;
-        host.call(
-            "PUT",
-            &format!("/v1/projects/{project}/fallback"),
-            Some(&key),
-            Some(json!({"webhook": "w"})),
-        )
-        .await;
+        host.put_webhook(&project, &key, "w", spec(upstream.url("/chat"))).await;
+        host.use_webhook_as_fallback(&project, &key, "w").await;
         let plugin = bombs::distinct(&base, n as u32);
         let sha = hex_sha256(&plugin);
         std::fs::write(cache.join(format!("{sha}.cwasm")), &artifact).expect("artifact copy");

@@ -131,6 +131,27 @@ impl TestHost {
         body["api_key"].as_str().expect("api_key").to_string()
     }
 
+    /// Creates or replaces a webhook from its JSON definition.
+    pub async fn put_webhook(&self, project: &str, key: &str, webhook: &str, spec: Value) {
+        let (status, body) = self
+            .call("PUT", &format!("/v1/projects/{project}/webhooks/{webhook}"), Some(key), Some(spec))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Makes `webhook` the project's fallback.
+    pub async fn use_webhook_as_fallback(&self, project: &str, key: &str, webhook: &str) {
+        let (status, body) = self
+            .call(
+                "PUT",
+                &format!("/v1/projects/{project}/fallback"),
+                Some(key),
+                Some(serde_json::json!({ "webhook": webhook })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Uploads a plugin to a webhook and returns its version.
     pub async fn upload_plugin(&self, project: &str, key: &str, webhook: &str, wasm: Vec<u8>) -> u64 {
         let (status, body) = self

@@ -25,18 +25,9 @@ async fn seed_project(host: &TestHost, id: &str, url: &str) -> String {
         },
         "plugin_config": {}
     });
-    put_webhook(host, id, &key, "answers", spec).await;
-    let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{id}/fallback"), Some(&key), Some(json!({"webhook": "answers"})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.put_webhook(id, &key, "answers", spec).await;
+    host.use_webhook_as_fallback(id, &key, "answers").await;
     key
-}
-
-async fn put_webhook(host: &TestHost, project: &str, key: &str, webhook: &str, spec: Value) {
-    let (status, body) =
-        host.call("PUT", &format!("/v1/projects/{project}/webhooks/{webhook}"), Some(key), Some(spec)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn console(host: &TestHost, project: &str, key: &str, webhook: &str, message: &str) -> Value {
@@ -111,7 +102,7 @@ async fn inputs_arrive_upstream_byte_exact_in_query_and_json_body() {
         "timeout_ms": 1000,
         "response": {"extract": {"reply": "$.message"}, "success": "{reply}", "failure": FAILURE}
     });
-    put_webhook(&host, "enc", &key, "answers", post).await;
+    host.put_webhook("enc", &key, "answers", post).await;
     for input in HOSTILE_INPUTS {
         let answer = host.chat("enc", &key, "s-2", input).await;
         assert_eq!(answer["outcome"], "success", "{input:?}: {answer}");
@@ -219,7 +210,7 @@ async fn the_console_traces_every_step_redacts_secrets_and_records_nothing() {
         "timeout_ms": 1000,
         "response": {"extract": {"reply": "$.message"}, "success": "{reply}", "failure": FAILURE}
     });
-    put_webhook(&host, "trace", &key, "answers", spec).await;
+    host.put_webhook("trace", &key, "answers", spec).await;
 
     let trace = console(&host, "trace", &key, "answers", "ping topsecret-42").await;
     let text = trace.to_string();
@@ -268,21 +259,20 @@ async fn plugins_change_the_answer_swap_live_and_roll_back() {
             "plugin_config": config
         })
     };
-    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"})))
-        .await;
+    host.put_webhook("plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"}))).await;
     let v1 = host.upload_plugin("plug", &key, "answers", wasm::read(wasm::JSON_REPLY)).await;
     let answer = host.chat("plug", &key, "conv-9", "two").await;
     assert_eq!(answer["replies"][0]["text"], "conv-9", "{answer}");
 
     // Swapped for llm-answer between two chats, no restart.
-    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/llm"), json!({}))).await;
+    host.put_webhook("plug", &key, "answers", spec(upstream.url("/llm"), json!({}))).await;
     let v2 = host.upload_plugin("plug", &key, "answers", wasm::read(wasm::LLM_ANSWER)).await;
     assert_eq!((v1, v2), (1, 2));
     let answer = host.chat("plug", &key, "s", "three").await;
     assert_eq!(answer["replies"][0]["text"], "LLM says: three", "{answer}");
 
     // An upstream error object becomes a plugin error: failure text, reason in the console.
-    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/llm-error"), json!({}))).await;
+    host.put_webhook("plug", &key, "answers", spec(upstream.url("/llm-error"), json!({}))).await;
     let answer = host.chat("plug", &key, "s", "four").await;
     assert_eq!(answer["outcome"], "failure");
     let trace = console(&host, "plug", &key, "answers", "four").await;
@@ -290,8 +280,7 @@ async fn plugins_change_the_answer_swap_live_and_roll_back() {
     assert_eq!(trace["plugin"]["version"], 2);
 
     // Rollback to json-reply brings its answer back.
-    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"})))
-        .await;
+    host.put_webhook("plug", &key, "answers", spec(upstream.url("/chat"), json!({"field": "chatId"}))).await;
     let (status, _) = host
         .call(
             "POST",
@@ -305,7 +294,7 @@ async fn plugins_change_the_answer_swap_live_and_roll_back() {
     assert_eq!(answer["replies"][0]["text"], "conv-10");
 
     // quick-replies: a text plus buttons.
-    put_webhook(&host, "plug", &key, "answers", spec(upstream.url("/options"), json!({}))).await;
+    host.put_webhook("plug", &key, "answers", spec(upstream.url("/options"), json!({}))).await;
     host.upload_plugin("plug", &key, "answers", wasm::read(wasm::QUICK_REPLIES)).await;
     let answer = host.chat("plug", &key, "s", "six").await;
     assert_eq!(answer["replies"][0]["text"], "Which size?", "{answer}");
@@ -313,7 +302,7 @@ async fn plugins_change_the_answer_swap_live_and_roll_back() {
     assert_eq!(answer["replies"][0]["buttons"][1]["payload"], "size-large");
 
     // Detached: back to the declarative mapping and template.
-    put_webhook(&host, "plug", &key, "answers", seed_spec(&upstream.url("/chat"))).await;
+    host.put_webhook("plug", &key, "answers", seed_spec(&upstream.url("/chat"))).await;
     host.call("DELETE", "/v1/projects/plug/webhooks/answers/plugin", Some(&key), None).await;
     let answer = host.chat("plug", &key, "s", "seven").await;
     assert_eq!(answer["replies"][0]["text"], "echo: seven");
@@ -335,7 +324,7 @@ async fn a_trapping_plugin_answers_the_failure_text_and_the_next_chat_works() {
     let key = seed_project(&host, "trap", &upstream.url("/chat")).await;
     let mut spec = seed_spec(&upstream.url("/chat"));
     spec["plugin_config"] = json!({"mode": "panic"});
-    put_webhook(&host, "trap", &key, "answers", spec.clone()).await;
+    host.put_webhook("trap", &key, "answers", spec.clone()).await;
     host.upload_plugin("trap", &key, "answers", wasm::read(wasm::HOSTILE)).await;
 
     let answer = host.chat("trap", &key, "s", "boom").await;
@@ -345,12 +334,12 @@ async fn a_trapping_plugin_answers_the_failure_text_and_the_next_chat_works() {
     assert!(trace["error"]["message"].as_str().unwrap_or("").contains("panicked on purpose"), "{trace}");
 
     spec["plugin_config"] = json!({"mode": "loop"});
-    put_webhook(&host, "trap", &key, "answers", spec.clone()).await;
+    host.put_webhook("trap", &key, "answers", spec.clone()).await;
     let answer = host.chat("trap", &key, "s", "spin").await;
     assert_eq!(answer["outcome"], "failure");
 
     spec["plugin_config"] = json!({"mode": "ok"});
-    put_webhook(&host, "trap", &key, "answers", spec).await;
+    host.put_webhook("trap", &key, "answers", spec).await;
     let answer = host.chat("trap", &key, "s", "fine").await;
     assert_eq!(answer["outcome"], "success", "{answer}");
     assert_eq!(answer["replies"][0]["text"], "ok from hostile");
@@ -410,7 +399,7 @@ async fn a_webhook_lowers_its_own_limits() {
         let mut spec = seed_spec(&upstream.url("/chat"));
         spec["plugin_config"] = config;
         spec["limits"] = limits.clone();
-        put_webhook(&host, "tight", &key, "answers", spec).await;
+        host.put_webhook("tight", &key, "answers", spec).await;
         let answer = host.chat("tight", &key, "s", "squeeze").await;
         assert_eq!(answer["outcome"], "failure", "{limits}: {answer}");
         let trace = console(&host, "tight", &key, "answers", "squeeze").await;

@@ -26,18 +26,9 @@ fn webhook(url: &str) -> Value {
 /// A project whose fallback is `spec` (as webhook `answers`); returns its key.
 async fn project_with(host: &TestHost, id: &str, spec: Value) -> String {
     let key = host.create_project(id).await;
-    put_webhook(host, id, &key, "answers", spec).await;
-    let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{id}/fallback"), Some(&key), Some(json!({"webhook": "answers"})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.put_webhook(id, &key, "answers", spec).await;
+    host.use_webhook_as_fallback(id, &key, "answers").await;
     key
-}
-
-async fn put_webhook(host: &TestHost, project: &str, key: &str, webhook: &str, spec: Value) {
-    let (status, body) =
-        host.call("PUT", &format!("/v1/projects/{project}/webhooks/{webhook}"), Some(key), Some(spec)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn console(host: &TestHost, project: &str, key: &str, webhook: &str) -> Value {
@@ -292,7 +283,7 @@ async fn a_stored_webhook_over_a_lowered_limit_answers_its_failure_text_with_a_c
     let key = project_with(&host, "lowered", spec).await;
     let mut plugin_limited = webhook(&upstream.url("/chat"));
     plugin_limited["limits"] = json!({"plugin_memory_bytes": 32 * 1024 * 1024});
-    put_webhook(&host, "lowered", &key, "limited", plugin_limited).await;
+    host.put_webhook("lowered", &key, "limited", plugin_limited).await;
     assert_eq!(host.chat("lowered", &key, "s-1", "hi").await["outcome"], "success");
     host.stop().await;
 

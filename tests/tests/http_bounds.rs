@@ -46,18 +46,8 @@ async fn slow_project(host: &TestHost, upstream: &Upstream, project: &str) -> St
         "timeout_ms": 30000,
         "response": {"extract": {"reply": "$.message"}, "success": "{reply}", "failure": "Too slow."}
     });
-    let (status, body) =
-        host.call("PUT", &format!("/v1/projects/{project}/webhooks/slow"), Some(&key), Some(spec)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = host
-        .call(
-            "PUT",
-            &format!("/v1/projects/{project}/fallback"),
-            Some(&key),
-            Some(json!({"webhook": "slow"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.put_webhook(project, &key, "slow", spec).await;
+    host.use_webhook_as_fallback(project, &key, "slow").await;
     key
 }
 

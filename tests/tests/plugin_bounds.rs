@@ -26,27 +26,10 @@ fn spec(url: &str) -> Value {
 async fn seed(host: &TestHost, project: &str, upstream: &Upstream, webhooks: usize) -> String {
     let key = host.create_project(project).await;
     for n in 0..webhooks {
-        let path = format!("/v1/projects/{project}/webhooks/w{n}");
-        let (status, body) = host.call("PUT", &path, Some(&key), Some(spec(&upstream.url("/chat")))).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        host.put_webhook(project, &key, &format!("w{n}"), spec(&upstream.url("/chat"))).await;
     }
-    let (status, body) = host
-        .call("PUT", &format!("/v1/projects/{project}/fallback"), Some(&key), Some(json!({"webhook": "w0"})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.use_webhook_as_fallback(project, &key, "w0").await;
     key
-}
-
-async fn use_webhook(host: &TestHost, project: &str, key: &str, webhook: &str) {
-    let (status, body) = host
-        .call(
-            "PUT",
-            &format!("/v1/projects/{project}/fallback"),
-            Some(key),
-            Some(json!({"webhook": webhook})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 fn artifacts(data_dir: &Path) -> Vec<String> {
@@ -183,7 +166,7 @@ async fn a_small_cache_evicts_and_reloads_plugins_that_still_answer() {
     }
     for round in 0..3 {
         for n in 0..5 {
-            use_webhook(&host, "lru", &key, &format!("w{n}")).await;
+            host.use_webhook_as_fallback("lru", &key, &format!("w{n}")).await;
             let message = format!("round {round} plugin {n}");
             let answer = host.chat("lru", &key, "s", &message).await;
             assert_eq!(answer["replies"][0]["text"], format!("echo: {message}"), "{answer}");
@@ -231,7 +214,7 @@ async fn old_versions_are_pruned_with_their_artifacts() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let answer = host.chat("versions", &key, "s", "rolled back").await;
     assert_eq!(answer["replies"][0]["text"], "echo: rolled back", "{answer}");
-    use_webhook(&host, "versions", &key, "w1").await;
+    host.use_webhook_as_fallback("versions", &key, "w1").await;
     let (status, body) = host.call("DELETE", "/v1/projects/versions/webhooks/w0", Some(&key), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(artifacts(&host.data_dir), Vec::<String>::new());

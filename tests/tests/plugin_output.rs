@@ -40,24 +40,8 @@ async fn host_with_hostile(project: &str, limits: Value) -> (TestHost, Upstream,
     })
     .await;
     let key = host.create_project(project).await;
-    let (status, body) = host
-        .call(
-            "PUT",
-            &format!("/v1/projects/{project}/webhooks/answers"),
-            Some(&key),
-            Some(spec(&upstream.url("/chat"), limits)),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = host
-        .call(
-            "PUT",
-            &format!("/v1/projects/{project}/fallback"),
-            Some(&key),
-            Some(json!({"webhook": "answers"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.put_webhook(project, &key, "answers", spec(&upstream.url("/chat"), limits)).await;
+    host.use_webhook_as_fallback(project, &key, "answers").await;
     host.upload_plugin(project, &key, "answers", wasm::read(wasm::HOSTILE)).await;
     (host, upstream, key, dir)
 }

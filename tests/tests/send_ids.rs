@@ -35,18 +35,8 @@ async fn project_with_echo_webhook(host: &TestHost, upstream: &Upstream, project
         "body": {"type": "json", "content": {"sid": "{send_id}", "text": "{latest_message}"}},
         "response": {"extract": {"reply": "$.message"}, "success": "{reply}", "failure": "failed"}
     });
-    let (status, body) =
-        host.call("PUT", &format!("/v1/projects/{project}/webhooks/echo"), Some(&key), Some(spec)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = host
-        .call(
-            "PUT",
-            &format!("/v1/projects/{project}/fallback"),
-            Some(&key),
-            Some(json!({"webhook": "echo"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.put_webhook(project, &key, "echo", spec).await;
+    host.use_webhook_as_fallback(project, &key, "echo").await;
     key
 }
 
