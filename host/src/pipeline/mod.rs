@@ -149,7 +149,8 @@ impl Pipeline {
                 self.metrics.record_webhook(started.elapsed(), failure);
                 // The end user sees (and the conversation keeps) no more than the console does:
                 // an upstream or a plugin that echoes a secret shows its placeholder instead.
-                trace.scrub(&secrets);
+                // Only the replies leave this function, so only they are scrubbed.
+                trace::scrub_replies(&trace::Scrubber::new(&secrets), &mut trace.replies);
                 (trace.replies, trace.outcome)
             }
             None => (vec![Reply::text(NO_FALLBACK_TEXT)], Outcome::Failure),

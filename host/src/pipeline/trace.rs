@@ -120,6 +120,17 @@ impl Scrubber {
     }
 }
 
+/// Replaces every secret value in what the end user is shown: each reply's text and buttons.
+pub fn scrub_replies(scrubber: &Scrubber, replies: &mut [Reply]) {
+    for reply in replies {
+        scrubber.clean(&mut reply.text);
+        for button in &mut reply.buttons {
+            scrubber.clean(&mut button.label);
+            scrubber.clean(&mut button.payload);
+        }
+    }
+}
+
 impl WebhookTrace {
     /// A trace of nothing done yet: the failure outcome until a stage proves otherwise.
     pub fn new(webhook: &str) -> Self {
@@ -166,9 +177,7 @@ impl WebhookTrace {
         for value in self.variables.values_mut() {
             clean(value);
         }
-        for reply in &mut self.replies {
-            clean(&mut reply.text);
-        }
+        scrub_replies(&scrubber, &mut self.replies);
         if let Some(plugin) = &mut self.plugin {
             for line in &mut plugin.logs {
                 clean(&mut line.message);
@@ -177,5 +186,24 @@ impl WebhookTrace {
         if let Some(error) = &mut self.error {
             clean(&mut error.message);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Button;
+
+    #[test]
+    fn replies_are_scrubbed_in_their_text_and_buttons() {
+        let secrets = BTreeMap::from([("api_key".to_string(), "s3cr3t".to_string())]);
+        let mut replies = vec![Reply {
+            text: "key s3cr3t".into(),
+            buttons: vec![Button { label: "use s3cr3t".into(), payload: "s3cr3t!".into() }],
+        }];
+        scrub_replies(&Scrubber::new(&secrets), &mut replies);
+        assert_eq!(replies[0].text, "key {secret.api_key}");
+        assert_eq!(replies[0].buttons[0].label, "use {secret.api_key}");
+        assert_eq!(replies[0].buttons[0].payload, "{secret.api_key}!");
     }
 }
