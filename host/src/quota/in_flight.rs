@@ -48,22 +48,17 @@ pub struct Slot {
 impl KeyedSlots {
     /// `per_key` is clamped to `total`; both are at least 1.
     pub fn new(per_key: usize, total: usize) -> Self {
-        let total = total.max(1);
-        let per_key = per_key.clamp(1, total);
-        Self {
-            inner: Arc::new(Inner { per_key, total, lend_below: 0, counts: Mutex::new(Counts::default()) }),
-        }
+        Self::lending(per_key, total, 0)
     }
 
     /// As `new`, but while fewer than `lend_below` slots are held in all a key may take more
     /// than its share. Under contention every key still has its share; when the host is quiet
     /// one busy tenant is not refused for capacity nobody else wants.
     pub fn lending(per_key: usize, total: usize, lend_below: usize) -> Self {
-        let mut slots = Self::new(per_key, total);
-        if let Some(inner) = Arc::get_mut(&mut slots.inner) {
-            inner.lend_below = lend_below.min(inner.total);
-        }
-        slots
+        let total = total.max(1);
+        let per_key = per_key.clamp(1, total);
+        let lend_below = lend_below.min(total);
+        Self { inner: Arc::new(Inner { per_key, total, lend_below, counts: Mutex::new(Counts::default()) }) }
     }
 
     pub fn per_key(&self) -> usize {
