@@ -89,6 +89,7 @@ impl KeyedSlots {
     }
 
     /// Slots held for `key` now.
+    #[cfg(test)]
     pub fn held(&self, key: &str) -> usize {
         self.inner.lock().by_key.get(key).copied().unwrap_or(0)
     }
