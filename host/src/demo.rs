@@ -64,7 +64,6 @@ async fn seed(host: &Host, answers: SocketAddr) -> anyhow::Result<String> {
     let state = &host.state;
     let store = &state.store;
     store.delete_project(PROJECT).await?;
-    state.pipeline.forget_project(PROJECT);
     let key = new_project_key(PROJECT);
     store
         .create_project(NewProject {

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::auth::{AuthError, load_or_create_admin_token};
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbound::{
@@ -25,6 +26,7 @@ use crate::pipeline::Pipeline;
 use crate::plugin::{CallLimits, CompileBounds, PluginError, PluginRuntime, RuntimeOptions, StructureLimits};
 use crate::secret_key::{KeySource, SecretKeyError, load_or_create_secret_key};
 use crate::store::{SealError, SqliteStore, StoreError};
+use crate::webhook::ValidationLimits;
 
 /// Why the host could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -102,13 +104,25 @@ impl Host {
                 extra_roots,
             },
         )?;
-        let pipeline =
-            Pipeline::new(store.clone(), runtime, outbound, config.limits.clone(), metrics.clone());
+        let catalog = Catalog::new(
+            store.clone(),
+            ValidationLimits::from(&config.limits),
+            config.limits.project_cache_bytes,
+        );
+        let pipeline = Pipeline::new(
+            store.clone(),
+            catalog.clone(),
+            runtime,
+            outbound,
+            config.limits.clone(),
+            metrics.clone(),
+        );
         // Artifacts of plugins deleted while the host was down, and interrupted writes.
         pipeline.collect_plugin_artifacts(true).await;
         let state = AppState {
             config: Arc::new(config),
             store,
+            catalog,
             admin: Arc::new(admin),
             pipeline: Arc::new(pipeline),
             metrics,

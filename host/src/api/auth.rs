@@ -51,16 +51,16 @@ impl FromRequestParts<AppState> for ProjectAccess {
         if verify_token(&token, &state.admin.hash) {
             ensure_id("project", &project)?;
             // The operator may act on any project, but only on one that exists.
-            if state.store.get_project(&project).await?.is_none() {
+            if state.catalog.project(&project).await?.is_none() {
                 return Err(ApiError::NotFound(format!("project {project}")));
             }
             return Ok(ProjectAccess { project });
         }
         let key_project = key_project(&token).ok_or(ApiError::Unauthorized)?;
-        let Some(hash) = state.store.project_key_hash(key_project).await? else {
+        let Some(view) = state.catalog.project(key_project).await? else {
             return Err(ApiError::Unauthorized);
         };
-        if !verify_token(&token, &hash) {
+        if !view.key_matches(&token) {
             return Err(ApiError::Unauthorized);
         }
         // A genuine key, but for another project: that project's resources do not exist for it.

@@ -9,6 +9,7 @@ use super::auth::{ProjectAccess, ensure_id};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::state::AppState;
+use crate::pipeline::ChatAnswer;
 use crate::send_id::SendId;
 
 const MAX_MESSAGE_BYTES: usize = 16 * 1024;
@@ -24,12 +25,12 @@ pub async fn chat(
     access: ProjectAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ChatRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChatAnswer>, ApiError> {
     let send_id = send_id(body.send_id)?;
     check_message("message", &body.message)?;
     let answer = state.pipeline.chat(&access.project, send_id.as_str(), &body.message).await?;
     state.metrics.record_chat(answer.outcome.as_str());
-    Ok(Json(serde_json::to_value(answer).map_err(ApiError::internal)?))
+    Ok(Json(answer))
 }
 
 #[derive(Debug, Deserialize)]

@@ -33,7 +33,6 @@ pub async fn put(
     check_texts("responses", &body.responses)?;
     let saved = NewIntent { id: intent.clone(), examples: body.examples, responses: body.responses };
     state.store.put_intent(&access.project, saved).await?;
-    state.pipeline.forget_intents(&access.project);
     stored(&state, &access.project, &intent).await
 }
 
@@ -69,7 +68,6 @@ pub async fn delete(
     if !state.store.delete_intent(&access.project, &intent).await? {
         return Err(ApiError::NotFound(format!("intent {intent}")));
     }
-    state.pipeline.forget_intents(&access.project);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -27,7 +27,6 @@ pub async fn upload(
     let keep = state.config.limits.plugin_versions_kept;
     let version =
         state.store.add_plugin_version(&access.project, &webhook, &sha256, wasm.to_vec(), keep).await?;
-    state.pipeline.forget_webhook(&access.project, &webhook);
     state.pipeline.collect_plugin_artifacts(false).await;
     state.metrics.record_plugin_upload();
     tracing::info!(project = %access.project, webhook, version = version.version, sha256, "plugin uploaded");
@@ -70,7 +69,6 @@ pub async fn rollback(
             other => other.into(),
         }
     })?;
-    state.pipeline.forget_webhook(&access.project, &webhook);
     let versions = state.store.plugin_versions(&access.project, &webhook).await?;
     Ok(Json(serde_json::to_value(versions).map_err(ApiError::internal)?))
 }
@@ -85,7 +83,6 @@ pub async fn detach(
     if !state.store.detach_plugin(&access.project, &webhook).await? {
         return Err(ApiError::NotFound(format!("plugin of webhook {webhook}")));
     }
-    state.pipeline.forget_webhook(&access.project, &webhook);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -123,7 +123,6 @@ pub async fn delete(
     if !state.store.delete_project(&project).await? {
         return Err(ApiError::NotFound(format!("project {project}")));
     }
-    state.pipeline.forget_project(&project);
     state.pipeline.collect_plugin_artifacts(false).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::AdminToken;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::store::SharedStore;
@@ -13,6 +14,8 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: SharedStore,
+    /// What requests read of each project, from memory.
+    pub catalog: Arc<Catalog>,
     pub admin: Arc<AdminToken>,
     pub pipeline: Arc<Pipeline>,
     pub metrics: Arc<Metrics>,

@@ -33,7 +33,6 @@ pub async fn put(
     })?;
     let text = serde_json::to_string(&spec).map_err(ApiError::internal)?;
     state.store.put_webhook(&access.project, &webhook, &text).await?;
-    state.pipeline.forget_webhook(&access.project, &webhook);
     Ok(Json(describe(&webhook, &spec)?))
 }
 
@@ -69,7 +68,6 @@ pub async fn delete(
     if !deleted {
         return Err(ApiError::NotFound(format!("webhook {webhook}")));
     }
-    state.pipeline.forget_webhook(&access.project, &webhook);
     state.pipeline.collect_plugin_artifacts(false).await;
     Ok(StatusCode::NO_CONTENT)
 }

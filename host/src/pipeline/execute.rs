@@ -14,11 +14,11 @@ use crate::webhook::{
     render_failure,
 };
 
-use super::cache::Prepared;
 use super::host_log;
 use super::stage::Stage;
 use super::trace::{BUSY, Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace};
 use super::{NO_FALLBACK_TEXT, Pipeline, PipelineError};
+use crate::catalog::{PreparedWebhook as Prepared, ProjectView};
 
 /// Where the user's words and the conversation are, for templates and plugins alike.
 struct Call<'a> {
@@ -45,16 +45,16 @@ struct Failed {
 impl Pipeline {
     pub(super) async fn execute(
         &self,
-        project: &str,
+        view: &ProjectView,
         webhook: &str,
         latest_message: &str,
         send_id: &str,
-        secrets: &BTreeMap<String, String>,
     ) -> Result<WebhookTrace, PipelineError> {
         let started = Instant::now();
+        let (project, secrets) = (view.project.id.as_str(), &view.secrets);
         let call = Call { project, webhook, latest_message, send_id };
         let mut trace = WebhookTrace::new(webhook);
-        let result = match self.prepared(project, webhook).await {
+        let result = match self.catalog.webhook(view, webhook).await.map_err(PipelineError::from) {
             Ok(prepared) => {
                 self.admitted(&call, &prepared, secrets, &mut trace).await.map_err(|error| Failed {
                     error,

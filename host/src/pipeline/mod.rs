@@ -1,10 +1,10 @@
 //! Message → intent or fallback → replies. The product's main job, with no HTTP types: the API
 //! calls it, and so could any other front end.
 
-mod cache;
 mod console;
 mod execute;
 mod host_log;
+mod plugin_source;
 mod stage;
 mod trace;
 
@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
+use crate::catalog::{Catalog, ProjectView, WebhookError};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::model::Reply;
@@ -73,7 +74,7 @@ pub struct Pipeline {
     outbound: OutboundClient,
     limits: Limits,
     metrics: Arc<Metrics>,
-    cache: cache::Cache,
+    catalog: Arc<Catalog>,
     /// Webhook executions in flight, per project and in all.
     in_flight: KeyedSlots,
     /// Chat and test-console requests per project.
@@ -83,6 +84,7 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(
         store: SharedStore,
+        catalog: Arc<Catalog>,
         runtime: PluginRuntime,
         outbound: OutboundClient,
         limits: Limits,
@@ -91,7 +93,7 @@ impl Pipeline {
         let in_flight =
             KeyedSlots::new(limits.webhook_max_in_flight_per_project, limits.webhook_max_in_flight);
         let rate = RateLimiter::new(limits.chat_rate_per_second, limits.chat_rate_burst);
-        Self { store, runtime, outbound, limits, metrics, cache: cache::Cache::default(), in_flight, rate }
+        Self { store, catalog, runtime, outbound, limits, metrics, in_flight, rate }
     }
 
     /// Answers one user message and records the turn in the conversation.
@@ -102,15 +104,11 @@ impl Pipeline {
         message: &str,
     ) -> Result<ChatAnswer, PipelineError> {
         self.admit(project)?;
-        let settings = self
-            .store
-            .get_project(project)
-            .await?
-            .ok_or_else(|| PipelineError::NotFound(format!("project {project}")))?;
-        let index = self.intent_index(project).await?;
-        let answer = match index.best_match(message, settings.match_threshold) {
+        let view = self.view(project).await?;
+        let answer = match view.intents.best_match(message, view.project.match_threshold) {
             Some(found) => {
-                let reply = index.response(&found.intent).unwrap_or_else(|| NO_FALLBACK_TEXT.to_string());
+                let reply =
+                    view.intents.response(&found.intent).unwrap_or_else(|| NO_FALLBACK_TEXT.to_string());
                 ChatAnswer {
                     send_id: send_id.to_string(),
                     replies: vec![Reply::text(reply)],
@@ -119,7 +117,7 @@ impl Pipeline {
                     outcome: Outcome::Matched,
                 }
             }
-            None => self.fallback(project, send_id, message).await?,
+            None => self.fallback(&view, send_id, message).await?,
         };
         let turn = Turn {
             at: now_rfc3339(),
@@ -135,22 +133,21 @@ impl Pipeline {
 
     async fn fallback(
         &self,
-        project: &str,
+        view: &ProjectView,
         send_id: &str,
         message: &str,
     ) -> Result<ChatAnswer, PipelineError> {
-        let (replies, outcome) = match self.store.get_fallback(project).await? {
-            Some(Fallback::Text(text)) => (vec![Reply::text(text)], Outcome::Success),
+        let (replies, outcome) = match &view.fallback {
+            Some(Fallback::Text(text)) => (vec![Reply::text(text.clone())], Outcome::Success),
             Some(Fallback::Webhook(webhook)) => {
                 let started = std::time::Instant::now();
-                let secrets = self.store.secrets(project).await?;
-                let mut trace = self.execute(project, &webhook, message, send_id, &secrets).await?;
+                let mut trace = self.execute(view, webhook, message, send_id).await?;
                 let failure = trace.error.as_ref().map(|error| (error.stage.as_str(), error.code.as_str()));
                 self.metrics.record_webhook(started.elapsed(), failure);
                 // The end user sees (and the conversation keeps) no more than the console does:
                 // an upstream or a plugin that echoes a secret shows its placeholder instead.
                 // Only the replies leave this function, so only they are scrubbed.
-                trace::scrub_replies(&trace::Scrubber::new(&secrets), &mut trace.replies);
+                trace::scrub_replies(&trace::Scrubber::new(&view.secrets), &mut trace.replies);
                 (trace.replies, trace.outcome)
             }
             None => (vec![Reply::text(NO_FALLBACK_TEXT)], Outcome::Failure),
@@ -168,11 +165,18 @@ impl Pipeline {
         send_id: &str,
     ) -> Result<WebhookTrace, PipelineError> {
         self.admit(project)?;
-        let secrets = self.store.secrets(project).await?;
-        let mut trace = self.execute(project, webhook, latest_message, send_id, &secrets).await?;
-        trace.scrub(&secrets);
+        let view = self.view(project).await?;
+        let mut trace = self.execute(&view, webhook, latest_message, send_id).await?;
+        trace.scrub(&view.secrets);
         trace.fit_for_console();
         Ok(trace)
+    }
+
+    async fn view(&self, project: &str) -> Result<Arc<ProjectView>, PipelineError> {
+        self.catalog
+            .project(project)
+            .await?
+            .ok_or_else(|| PipelineError::NotFound(format!("project {project}")))
     }
 
     /// The project's request rate, checked before any work: past it the caller is told when
@@ -194,20 +198,19 @@ impl Pipeline {
     pub async fn validate_plugin(&self, wasm: bytes::Bytes) -> Result<Arc<LoadedPlugin>, PluginError> {
         self.runtime.load_upload(wasm).await
     }
-
-    pub fn forget_intents(&self, project: &str) {
-        self.cache.forget_intents(project);
-    }
-
-    pub fn forget_webhook(&self, project: &str, webhook: &str) {
-        self.cache.forget_webhook(project, webhook);
-    }
-
-    pub fn forget_project(&self, project: &str) {
-        self.cache.forget_project(project);
-    }
 }
 
 fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+impl From<WebhookError> for PipelineError {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::NotFound(webhook) => PipelineError::NotFound(format!("webhook {webhook}")),
+            WebhookError::Store(error) => PipelineError::Store(error),
+            WebhookError::Corrupt { webhook, cause } => PipelineError::CorruptWebhook { webhook, cause },
+            WebhookError::Invalid { webhook, errors } => PipelineError::InvalidWebhook { webhook, errors },
+        }
+    }
 }

@@ -48,6 +48,15 @@ pub enum StoreError {
     Secret(#[from] super::sealing::SealError),
     #[error("cannot set up the secret key")]
     SecretKey(#[from] crate::secret_key::SecretKeyError),
+    /// The transaction a batch of turns shared failed as a whole; every turn in it is lost and
+    /// its chat is told so.
+    #[error("turn batch: {0}")]
+    Batch(std::sync::Arc<StoreError>),
+    #[error("cannot start the turn writer: {0}")]
+    WriterThread(#[source] std::io::Error),
+    /// The turn writer's thread is gone (the store is shutting down).
+    #[error("the turn writer has stopped")]
+    WriterStopped,
     #[error("cannot format the current time: {0}")]
     Clock(#[from] time::error::Format),
 }

@@ -4,7 +4,9 @@
 //! and never see SQL. Ids arrive already validated; every method taking a `project` sees only
 //! that project's rows, and every change is one transaction (a failure changes nothing).
 
+mod changes;
 mod error;
+mod group_commit;
 mod migrations;
 mod pool;
 mod sealing;
@@ -23,12 +25,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use changes::{Change, ChangeListener, Changes};
 pub use error::StoreError;
 pub use sealing::{ResealReport, SealError};
 pub use sqlite::{DB_FILE, SqliteStore};
 pub use types::{
-    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project, Turn,
-    WebhookRecord,
+    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
+    ProjectConfig, Turn, WebhookRecord,
 };
 
 /// The store as the server shares it between requests.
@@ -45,6 +48,11 @@ pub trait Store: Send + Sync + 'static {
     /// Ordered by id.
     async fn list_projects(&self) -> Result<Vec<Project>, StoreError>;
     async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError>;
+    /// Everything a chat needs of the project, in one snapshot; for the in-memory catalog.
+    async fn project_config(&self, id: &str) -> Result<Option<ProjectConfig>, StoreError>;
+    /// Who hears of committed writes: every write method publishes the project it changed
+    /// before it returns.
+    fn changes(&self) -> &Changes;
     /// For auth only; `Project` never carries it.
     async fn project_key_hash(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Removes the project and everything of it (intents, webhooks, plugins, fallback, secrets,

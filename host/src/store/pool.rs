@@ -70,6 +70,11 @@ impl Pool {
         .await?
     }
 
+    /// The writer connection itself, for the turn writer's thread.
+    pub(super) fn writer(&self) -> Arc<Mutex<Connection>> {
+        Arc::clone(&self.writer)
+    }
+
     /// Runs `work` on the writer connection, blocking: for the open-time passes, before serving.
     pub(super) fn with_writer_blocking<T>(&self, work: impl FnOnce(&mut Connection) -> T) -> T {
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);

@@ -16,11 +16,13 @@ use time::macros::format_description;
 
 use crate::secret_key::{SecretKey, load_or_create_secret_key};
 
+use super::changes::Changes;
+use super::group_commit::TurnWriter;
 use super::pool::Pool;
 use super::sealing::{ResealReport, Sealer};
 use super::{
-    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project, Store,
-    StoreError, Turn, WebhookRecord,
+    ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
+    ProjectConfig, Store, StoreError, Turn, WebhookRecord,
 };
 
 /// The database file's name inside the data dir.
@@ -29,6 +31,8 @@ pub const DB_FILE: &str = "fallback.db";
 pub struct SqliteStore {
     pool: Pool,
     sealer: Arc<Sealer>,
+    changes: Changes,
+    turns: TurnWriter,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -59,7 +63,8 @@ impl SqliteStore {
         let pool = Pool::open(&data_dir.join(DB_FILE))?;
         let sealer = Arc::new(Sealer::new(key, previous));
         let report = pool.with_writer_blocking(|conn| sealer.reseal_all(conn))?;
-        Ok((Self { pool, sealer }, report))
+        let turns = TurnWriter::start(pool.writer()).map_err(StoreError::WriterThread)?;
+        Ok((Self { pool, sealer, changes: Changes::default(), turns }, report))
     }
 }
 
@@ -70,7 +75,7 @@ fn now() -> Result<String, StoreError> {
 }
 
 /// Milliseconds since the Unix epoch (negative before it, saturating far out).
-fn unix_ms(at: SystemTime) -> i64 {
+pub(super) fn unix_ms(at: SystemTime) -> i64 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
@@ -189,9 +194,69 @@ fn turn_from((at, message, replies, intent, fallback, outcome): TurnColumns) -> 
     Ok(Turn { at, message, replies: from_json(&replies, "turn replies")?, intent, fallback, outcome })
 }
 
+fn read_project(tx: &Transaction<'_>, id: &str) -> Result<Option<Project>, StoreError> {
+    Ok(tx
+        .prepare_cached(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"))?
+        .query_row([id], project_row)
+        .optional()?)
+}
+
+fn read_key_hash(tx: &Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT key_hash FROM projects WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?)
+}
+
+fn read_intents(tx: &Transaction<'_>, project: &str) -> Result<Vec<Intent>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, examples, responses, updated_at FROM intents WHERE project = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([project], intent_columns)?;
+    rows.map(|row| intent_from(row?)).collect()
+}
+
+fn read_fallback(tx: &Transaction<'_>, project: &str) -> Result<Option<Fallback>, StoreError> {
+    let row = tx
+        .prepare_cached("SELECT text, webhook FROM fallbacks WHERE project = ?1")?
+        .query_row([project], |row| Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((Some(text), None)) => Ok(Some(Fallback::Text(text))),
+        Some((None, Some(webhook))) => Ok(Some(Fallback::Webhook(webhook))),
+        Some(_) => Err(StoreError::Corrupt(format!(
+            "fallback of project {project} is not exactly one of text and webhook"
+        ))),
+    }
+}
+
+fn read_secrets(
+    tx: &Transaction<'_>,
+    sealer: &Sealer,
+    project: &str,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT name, value, sealed FROM secrets WHERE project = ?1")?;
+    let rows = stmt.query_map([project], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<Vec<u8>>>(2)?))
+    })?;
+    let mut secrets = BTreeMap::new();
+    for row in rows {
+        let (name, value, sealed) = row?;
+        // An unsealed row exists only between the migration and the open-time pass.
+        let value = match sealed {
+            Some(sealed) => sealer.open(project, &name, &sealed)?,
+            None => value,
+        };
+        secrets.insert(name, value);
+    }
+    Ok(secrets)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_project(&self, project: NewProject) -> Result<Project, StoreError> {
+        let changed = project.id.clone();
         self.pool
             .write(move |tx| {
                 if project_exists(tx, &project.id)? {
@@ -211,6 +276,7 @@ impl Store for SqliteStore {
                 })
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
@@ -225,31 +291,16 @@ impl Store for SqliteStore {
 
     async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError> {
         let id = id.to_owned();
-        self.pool
-            .read(move |tx| {
-                Ok(tx
-                    .query_row(
-                        &format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"),
-                        [&id],
-                        project_row,
-                    )
-                    .optional()?)
-            })
-            .await
+        self.pool.read(move |tx| read_project(tx, &id)).await
     }
 
     async fn project_key_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
         let id = id.to_owned();
-        self.pool
-            .read(move |tx| {
-                Ok(tx
-                    .query_row("SELECT key_hash FROM projects WHERE id = ?1", [&id], |row| row.get(0))
-                    .optional()?)
-            })
-            .await
+        self.pool.read(move |tx| read_key_hash(tx, &id)).await
     }
 
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
+        let changed = id.to_owned();
         let id = id.to_owned();
         self.pool
             .write(move |tx| {
@@ -258,9 +309,11 @@ impl Store for SqliteStore {
                 Ok(deleted > 0)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn set_match_threshold(&self, id: &str, threshold: f64) -> Result<bool, StoreError> {
+        let changed = id.to_owned();
         let id = id.to_owned();
         self.pool
             .write(move |tx| {
@@ -271,9 +324,11 @@ impl Store for SqliteStore {
                 Ok(updated > 0)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn set_project_key_hash(&self, id: &str, key_hash: &str) -> Result<bool, StoreError> {
+        let changed = id.to_owned();
         let (id, key_hash) = (id.to_owned(), key_hash.to_owned());
         self.pool
             .write(move |tx| {
@@ -282,9 +337,11 @@ impl Store for SqliteStore {
                 Ok(updated > 0)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn put_intent(&self, project: &str, intent: NewIntent) -> Result<bool, StoreError> {
+        let changed = project.to_owned();
         let project = project.to_owned();
         self.pool
             .write(move |tx| {
@@ -313,20 +370,12 @@ impl Store for SqliteStore {
                 Ok(!existed)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn list_intents(&self, project: &str) -> Result<Vec<Intent>, StoreError> {
         let project = project.to_owned();
-        self.pool
-            .read(move |tx| {
-                let mut stmt = tx.prepare(
-                    "SELECT id, examples, responses, updated_at FROM intents \
-                     WHERE project = ?1 ORDER BY id",
-                )?;
-                let rows = stmt.query_map([&project], intent_columns)?;
-                rows.map(|row| intent_from(row?)).collect()
-            })
-            .await
+        self.pool.read(move |tx| read_intents(tx, &project)).await
     }
 
     async fn get_intent(&self, project: &str, id: &str) -> Result<Option<Intent>, StoreError> {
@@ -347,6 +396,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_intent(&self, project: &str, id: &str) -> Result<bool, StoreError> {
+        let changed = project.to_owned();
         let (project, id) = (project.to_owned(), id.to_owned());
         self.pool
             .write(move |tx| {
@@ -355,9 +405,11 @@ impl Store for SqliteStore {
                 Ok(deleted > 0)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn put_webhook(&self, project: &str, id: &str, spec_json: &str) -> Result<bool, StoreError> {
+        let changed = project.to_owned();
         let (project, id, spec) = (project.to_owned(), id.to_owned(), spec_json.to_owned());
         self.pool
             .write(move |tx| {
@@ -374,6 +426,7 @@ impl Store for SqliteStore {
                 Ok(!existed)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn get_webhook(&self, project: &str, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
@@ -404,6 +457,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_webhook(&self, project: &str, id: &str) -> Result<bool, StoreError> {
+        let changed = project.to_owned();
         let (project, id) = (project.to_owned(), id.to_owned());
         self.pool
             .write(move |tx| {
@@ -426,9 +480,11 @@ impl Store for SqliteStore {
                 Ok(deleted > 0)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn set_fallback(&self, project: &str, fallback: Fallback) -> Result<(), StoreError> {
+        let changed = project.to_owned();
         let project = project.to_owned();
         self.pool
             .write(move |tx| {
@@ -449,30 +505,16 @@ impl Store for SqliteStore {
                 Ok(())
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn get_fallback(&self, project: &str) -> Result<Option<Fallback>, StoreError> {
         let project = project.to_owned();
-        self.pool
-            .read(move |tx| {
-                let row = tx
-                    .query_row("SELECT text, webhook FROM fallbacks WHERE project = ?1", [&project], |row| {
-                        Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?))
-                    })
-                    .optional()?;
-                match row {
-                    None => Ok(None),
-                    Some((Some(text), None)) => Ok(Some(Fallback::Text(text))),
-                    Some((None, Some(webhook))) => Ok(Some(Fallback::Webhook(webhook))),
-                    Some(_) => Err(StoreError::Corrupt(format!(
-                        "fallback of project {project} is not exactly one of text and webhook"
-                    ))),
-                }
-            })
-            .await
+        self.pool.read(move |tx| read_fallback(tx, &project)).await
     }
 
     async fn put_secret(&self, project: &str, name: &str, value: &str) -> Result<bool, StoreError> {
+        let changed = project.to_owned();
         let (project, name) = (project.to_owned(), name.to_owned());
         let sealed = self.sealer.seal(&project, &name, value)?;
         self.pool
@@ -494,6 +536,7 @@ impl Store for SqliteStore {
                 Ok(!existed)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn list_secret_names(&self, project: &str) -> Result<Vec<String>, StoreError> {
@@ -508,6 +551,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_secret(&self, project: &str, name: &str) -> Result<bool, StoreError> {
+        let changed = project.to_owned();
         let (project, name) = (project.to_owned(), name.to_owned());
         self.pool
             .write(move |tx| {
@@ -516,34 +560,35 @@ impl Store for SqliteStore {
                 Ok(deleted > 0)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn secrets(&self, project: &str) -> Result<BTreeMap<String, String>, StoreError> {
         let project = project.to_owned();
         let sealer = Arc::clone(&self.sealer);
+        self.pool.read(move |tx| read_secrets(tx, &sealer, &project)).await
+    }
+
+    async fn project_config(&self, id: &str) -> Result<Option<ProjectConfig>, StoreError> {
+        let id = id.to_owned();
+        let sealer = Arc::clone(&self.sealer);
         self.pool
             .read(move |tx| {
-                let mut stmt = tx.prepare("SELECT name, value, sealed FROM secrets WHERE project = ?1")?;
-                let rows = stmt.query_map([&project], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<Vec<u8>>>(2)?,
-                    ))
-                })?;
-                let mut secrets = BTreeMap::new();
-                for row in rows {
-                    let (name, value, sealed) = row?;
-                    // An unsealed row exists only between the migration and the open-time pass.
-                    let value = match sealed {
-                        Some(sealed) => sealer.open(&project, &name, &sealed)?,
-                        None => value,
-                    };
-                    secrets.insert(name, value);
-                }
-                Ok(secrets)
+                let Some(project) = read_project(tx, &id)? else { return Ok(None) };
+                let key_hash = read_key_hash(tx, &id)?.unwrap_or_default();
+                Ok(Some(ProjectConfig {
+                    project,
+                    key_hash,
+                    fallback: read_fallback(tx, &id)?,
+                    secrets: read_secrets(tx, &sealer, &id)?,
+                    intents: read_intents(tx, &id)?,
+                }))
             })
             .await
+    }
+
+    fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     async fn add_plugin_version(
@@ -554,6 +599,7 @@ impl Store for SqliteStore {
         wasm: Vec<u8>,
         keep_versions: u32,
     ) -> Result<PluginVersion, StoreError> {
+        let changed = project.to_owned();
         let (project, webhook, sha256) = (project.to_owned(), webhook.to_owned(), sha256.to_owned());
         // Hash before taking the writer, so a 32 MiB upload does not hold up other writes.
         let (wasm, sha256) = tokio::task::spawn_blocking(move || {
@@ -597,6 +643,7 @@ impl Store for SqliteStore {
                 Ok(PluginVersion { version, sha256, size, uploaded_at })
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn plugin_versions(&self, project: &str, webhook: &str) -> Result<PluginVersions, StoreError> {
@@ -628,6 +675,7 @@ impl Store for SqliteStore {
         webhook: &str,
         version: u32,
     ) -> Result<(), StoreError> {
+        let changed = project.to_owned();
         let (project, webhook) = (project.to_owned(), webhook.to_owned());
         self.pool
             .write(move |tx| {
@@ -652,9 +700,11 @@ impl Store for SqliteStore {
                 Ok(())
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn detach_plugin(&self, project: &str, webhook: &str) -> Result<bool, StoreError> {
+        let changed = project.to_owned();
         let (project, webhook) = (project.to_owned(), webhook.to_owned());
         self.pool
             .write(move |tx| {
@@ -666,6 +716,7 @@ impl Store for SqliteStore {
                 Ok(detached > 0)
             })
             .await
+            .inspect(|_| self.changes.project(&changed))
     }
 
     async fn active_plugin(&self, project: &str, webhook: &str) -> Result<Option<ActivePlugin>, StoreError> {
@@ -759,43 +810,7 @@ impl Store for SqliteStore {
         turn: Turn,
         max_turns: usize,
     ) -> Result<(), StoreError> {
-        let (project, send_id) = (project.to_owned(), send_id.to_owned());
-        let max_turns = i64::try_from(max_turns).unwrap_or(i64::MAX);
-        self.pool
-            .write(move |tx| {
-                require_project(tx, &project)?;
-                let seq: i64 = tx.query_row(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE project = ?1 AND send_id = ?2",
-                    [&project, &send_id],
-                    |row| row.get(0),
-                )?;
-                tx.execute(
-                    "INSERT INTO turns (project, send_id, seq, at, message, replies, intent, fallback, outcome) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        project,
-                        send_id,
-                        seq,
-                        turn.at,
-                        turn.message,
-                        to_json(&turn.replies, "turn replies")?,
-                        turn.intent,
-                        turn.fallback,
-                        turn.outcome
-                    ],
-                )?;
-                tx.execute(
-                    "DELETE FROM turns WHERE project = ?1 AND send_id = ?2 AND seq <= ?3",
-                    params![project, send_id, seq.saturating_sub(max_turns)],
-                )?;
-                tx.execute(
-                    "INSERT INTO conversations (project, send_id, last_turn_ms) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (project, send_id) DO UPDATE SET last_turn_ms = excluded.last_turn_ms",
-                    params![project, send_id, unix_ms(SystemTime::now())],
-                )?;
-                Ok(())
-            })
-            .await
+        self.turns.append(project.to_owned(), send_id.to_owned(), turn, max_turns).await
     }
 
     async fn conversation(&self, project: &str, send_id: &str) -> Result<Option<Vec<Turn>>, StoreError> {

@@ -469,3 +469,124 @@ async fn a_failed_or_panicking_write_changes_nothing() {
     pool.write(move |tx| Ok(tx.execute(insert, [])?)).await.unwrap();
     assert_eq!(pool.read(count).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn project_config_reads_everything_a_chat_needs_at_once() {
+    let (_dir, store) = open();
+    assert!(store.project_config("p").await.unwrap().is_none());
+    populate(&store, "p").await;
+    let config = store.project_config("p").await.unwrap().unwrap();
+    assert_eq!(config.project.id, "p");
+    assert_eq!(config.key_hash, "hash-of-p");
+    assert_eq!(config.fallback, Some(Fallback::Webhook("answer".to_owned())));
+    assert_eq!(config.secrets.get("key").map(String::as_str), Some("s3cret"));
+    assert_eq!(config.intents.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["greet"]);
+    // Its Debug shows neither the key hash nor a secret's value.
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hash-of-p") && !shown.contains("s3cret"), "{shown}");
+}
+
+/// Records every change published, in order.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<Change>>);
+
+impl ChangeListener for Heard {
+    fn changed(&self, change: &Change) {
+        self.0.lock().unwrap().push(change.clone());
+    }
+}
+
+#[tokio::test]
+async fn every_write_publishes_its_project_before_it_returns_and_reads_publish_nothing() {
+    let (_dir, store) = open();
+    let heard = Arc::new(Heard::default());
+    let listener: Arc<dyn ChangeListener> = heard.clone();
+    store.changes().subscribe(&listener);
+    let count = || heard.0.lock().unwrap().len();
+
+    let mut expected = 0;
+    let mut wrote = |n: usize| {
+        expected += 1;
+        assert_eq!(n, expected, "a write did not publish its change before returning");
+        assert_eq!(heard.0.lock().unwrap().last(), Some(&Change::Project("p".to_owned())));
+    };
+    store.create_project(new_project("p")).await.unwrap();
+    wrote(count());
+    store.put_intent("p", intent("greet", "hello")).await.unwrap();
+    wrote(count());
+    store.delete_intent("p", "greet").await.unwrap();
+    wrote(count());
+    store.put_webhook("p", "answer", SPEC).await.unwrap();
+    wrote(count());
+    store.set_fallback("p", Fallback::Webhook("answer".to_owned())).await.unwrap();
+    wrote(count());
+    store.put_secret("p", "key", "v").await.unwrap();
+    wrote(count());
+    store.delete_secret("p", "key").await.unwrap();
+    wrote(count());
+    add_plugin(&store, "p", "answer", b"one").await;
+    wrote(count());
+    store.activate_plugin_version("p", "answer", 1).await.unwrap();
+    wrote(count());
+    store.detach_plugin("p", "answer").await.unwrap();
+    wrote(count());
+    store.set_match_threshold("p", 0.5).await.unwrap();
+    wrote(count());
+    store.set_project_key_hash("p", "new-hash").await.unwrap();
+    wrote(count());
+    store.set_fallback("p", Fallback::Text("no".to_owned())).await.unwrap();
+    wrote(count());
+    store.delete_webhook("p", "answer").await.unwrap();
+    wrote(count());
+
+    let before = count();
+    store.project_config("p").await.unwrap();
+    store.list_intents("p").await.unwrap();
+    store.append_turn("p", "c", turn(1), 10).await.unwrap();
+    assert_eq!(count(), before, "reads and turns change nothing a cache keeps");
+
+    store.delete_project("p").await.unwrap();
+    assert_eq!(count(), before + 1);
+    // A refused write changed nothing, so it tells nothing either.
+    store.put_intent("p", intent("greet", "hello")).await.unwrap_err();
+    assert_eq!(count(), before + 1);
+
+    // A listener that is gone is skipped, not kept alive.
+    drop(listener);
+    drop(heard);
+    store.create_project(new_project("q")).await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_turns_share_transactions_and_one_failure_fails_only_its_own_chat() {
+    let (_dir, store) = open();
+    store.create_project(new_project("p")).await.unwrap();
+    let mut chats = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let store = store.clone();
+        chats.spawn(async move {
+            // Every tenth chat is for a project that does not exist.
+            let project = if n % 10 == 0 { "ghost" } else { "p" };
+            let send_id = format!("c{}", n % 7);
+            (n, store.append_turn(project, &send_id, turn(n), 1000).await)
+        });
+    }
+    let mut acknowledged = 0;
+    while let Some(joined) = chats.join_next().await {
+        let (n, result) = joined.unwrap();
+        if n % 10 == 0 {
+            assert!(matches!(result, Err(StoreError::NotFound(_))), "chat {n}: {result:?}");
+        } else {
+            result.unwrap();
+            acknowledged += 1;
+        }
+    }
+    let mut stored = 0;
+    for c in 0..7 {
+        let turns = store.conversation("p", &format!("c{c}")).await.unwrap().unwrap_or_default();
+        // Each conversation's turns keep the order they were committed in: seq is 1, 2, 3..
+        stored += turns.len();
+    }
+    assert_eq!(stored, acknowledged);
+    assert!(store.conversation("ghost", "c0").await.unwrap().is_none());
+}

@@ -113,3 +113,30 @@ pub struct Turn {
     /// `matched`, `success` or `failure`.
     pub outcome: String,
 }
+
+/// Everything a chat needs of its project, read in one snapshot so the pieces agree: what the
+/// in-memory catalog keeps per project. Webhooks are not in it: a project may have many, a chat
+/// runs one, so they are read when first run.
+#[derive(Clone)]
+pub struct ProjectConfig {
+    pub project: Project,
+    /// For auth only: see [`Project`].
+    pub key_hash: String,
+    pub fallback: Option<Fallback>,
+    /// Names to values, for `{secret.NAME}`.
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// Ordered by id.
+    pub intents: Vec<Intent>,
+}
+
+impl std::fmt::Debug for ProjectConfig {
+    /// The key hash and the secrets' values stay out of any log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectConfig")
+            .field("project", &self.project)
+            .field("fallback", &self.fallback)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("intents", &self.intents.len())
+            .finish_non_exhaustive()
+    }
+}
