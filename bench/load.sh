@@ -160,8 +160,9 @@ done >"$WORK/uploads-fresh"
 echo
 echo "release, loopback, hey -c $CONCURRENCY -z $DURATION; $(nproc) cores; load:$(uptime | sed 's/.*load average://')"
 awk '
-  function ratio(text, a, b, target) {
-    printf "%-44s %6.2f  (target >= %s)%s\n", text, (rps[b] > 0 ? rps[a] / rps[b] : 0), target,
+  function ratio(text, a, b, target,   r) {
+    r = (rps[b] > 0 ? rps[a] / rps[b] : 0)
+    printf "%-44s %6.2f  (target >= %s) %s%s\n", text, r, target, (r >= target + 0 ? "met" : "MISSED"),
       (err[a] + err[b] > 0 ? "  not comparable: errors in a case" : "")
   }
   BEGIN { label["healthz"] = "GET /healthz"; label["bare-proxy"] = "bare proxy (ceiling)"
@@ -169,7 +170,9 @@ awk '
           label["declarative:webhook"] = "chat, webhook (declarative)"
           label["plugin:webhook"] = "chat, webhook + json-reply plugin"
           printf "%-36s %9s %9s %9s %8s %8s\n", "case", "req/s", "p50 ms", "p99 ms", "p99/p50", "errors" }
-  { rps[$1] = $2; err[$1] = $5; printf "%-36s %9d %9.2f %9.2f %8.2f %8d\n", label[$1], $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5 }
+  { rps[$1] = $2; err[$1] = $5; spread = ($3 > 0 ? $4 / $3 : 0)
+    printf "%-36s %9d %9.2f %9.2f %8.2f %8d%s\n", label[$1], $2, $3, $4, spread, $5,
+      (spread > 3 ? "  p99 > 3x p50" : "") (($5 > 0) ? "  errors" : "") }
   END {
     print ""
     ratio("webhook (declarative) / bare proxy", "declarative:webhook", "bare-proxy", "0.70")

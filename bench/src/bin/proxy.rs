@@ -54,7 +54,7 @@ async fn main() -> Result<(), Error> {
     connector.set_nodelay(true);
     let client: Upstream = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(16)
+        .pool_max_idle_per_host(128)
         .build(connector);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on {}", listener.local_addr()?);

@@ -80,7 +80,7 @@ pub fn router(state: AppState) -> Router {
             let id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
             // The path only: a query string could carry anything.
             tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
-        }).on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
+        }).on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }

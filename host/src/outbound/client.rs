@@ -30,7 +30,10 @@ type Connector = HttpsConnector<HttpConnector<PolicyResolver>>;
 /// Idle pooled connections are dropped after this: long enough to serve a chat burst, short
 /// enough not to hold sockets to upstreams that went quiet.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-const POOL_MAX_IDLE_PER_HOST: usize = 16;
+/// Idle connections kept per upstream host. Below the chats in flight to one upstream, every
+/// burst closes connections only to open them again (measured: 16 at 32 chats in flight made
+/// connects 5% of the host's CPU and cost the upstream a third more per request).
+const POOL_MAX_IDLE_PER_HOST: usize = 128;
 
 /// Cheap to clone: clones share the connection pool.
 #[derive(Clone)]
@@ -78,8 +81,9 @@ impl OutboundClient {
     /// returned as it is: following it would reach a URL nobody vetted.
     pub async fn send(&self, req: OutboundRequest) -> Result<UpstreamResponse, OutboundError> {
         let (uri, host) = parse_url(&req.url)?;
-        // Host only: the path and query may carry secrets, and so may the headers.
-        let span = tracing::info_span!(
+        // Host only: the path and query may carry secrets, and so may the headers. Debug: at
+        // the info level it cost 3% of a chat's CPU, and failures are logged by the pipeline.
+        let span = tracing::debug_span!(
             "outbound",
             method = %req.method,
             host = %host,

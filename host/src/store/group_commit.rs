@@ -4,8 +4,8 @@
 //! Under load a commit (and its WAL append) is shared by many chats instead of paid by each,
 //! and no chat waits for a blocking-pool thread. A chat is answered only once the transaction
 //! holding its turn has committed, so an acknowledged turn survives the process being killed.
-//! Each turn runs in its own savepoint: one turn's failure (its project deleted meanwhile) does
-//! not fail the others in its batch.
+//! A turn that cannot be kept (its project deleted meanwhile) is refused before it writes
+//! anything, so it fails alone; a failed write fails the whole batch, every chat in it told.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -18,6 +18,10 @@ use super::{StoreError, Turn};
 const MAX_BATCH: usize = 256;
 /// Turns waiting for the writer at most; further chats wait to hand theirs over.
 const QUEUE: usize = 4096;
+/// While chats keep coming (the last commit held more than one turn), the writer waits this
+/// long for more turns before it commits, so a commit's fixed cost (its WAL frames, locks and
+/// syscalls, about half of a lone turn's) is shared by more chats. A lone chat never waits.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 
 struct Job {
     project: String,
@@ -60,13 +64,18 @@ impl TurnWriter {
 
 fn run(writer: &Mutex<Connection>, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut busy = false;
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
+        if busy && jobs.is_empty() {
+            std::thread::sleep(LINGER);
+        }
         while batch.len() < MAX_BATCH
             && let Ok(job) = jobs.try_recv()
         {
             batch.push(job);
         }
+        busy = batch.len() > 1;
         let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
         match commit(&mut conn, &batch) {
             Ok(results) => {
@@ -84,35 +93,30 @@ fn run(writer: &Mutex<Connection>, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// One transaction for the batch, one savepoint per turn: answers each turn's own result, or
-/// the error that lost them all.
+/// One transaction for the batch: answers each turn's own result, or the error that lost them
+/// all.
 fn commit(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        let savepoint = tx.savepoint()?;
-        let result = insert(&savepoint, job);
-        if result.is_ok() {
-            savepoint.commit()?;
-        }
-        // A failed turn's savepoint rolls back when dropped, leaving the others' turns.
-        results.push(result);
-    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let results = batch.iter().map(|job| append(&tx, job)).collect::<Result<Vec<_>, _>>()?;
     tx.commit()?;
     Ok(results)
 }
 
-fn insert(tx: &Connection, job: &Job) -> Result<(), StoreError> {
+/// `Ok(Err(..))`: this turn is refused, having written nothing. `Err(..)`: a write failed
+/// midway, and only rolling the whole transaction back undoes it.
+fn append(tx: &Connection, job: &Job) -> Result<Result<(), StoreError>, StoreError> {
     let Job { project, send_id, turn, max_turns, .. } = job;
     let exists = tx.prepare_cached("SELECT 1 FROM projects WHERE id = ?1")?.exists([project])?;
     if !exists {
-        return Err(StoreError::NotFound(format!("project {project}")));
+        return Ok(Err(StoreError::NotFound(format!("project {project}"))));
     }
+    let replies = match serde_json::to_string(&turn.replies) {
+        Ok(replies) => replies,
+        Err(source) => return Ok(Err(StoreError::Json { what: "turn replies", source })),
+    };
     let seq: i64 = tx
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE project = ?1 AND send_id = ?2")?
         .query_row([project, send_id], |row| row.get(0))?;
-    let replies = serde_json::to_string(&turn.replies)
-        .map_err(|source| StoreError::Json { what: "turn replies", source })?;
     tx.prepare_cached(
         "INSERT INTO turns (project, send_id, seq, at, message, replies, intent, fallback, outcome) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -128,12 +132,15 @@ fn insert(tx: &Connection, job: &Job) -> Result<(), StoreError> {
         turn.fallback,
         turn.outcome
     ])?;
-    tx.prepare_cached("DELETE FROM turns WHERE project = ?1 AND send_id = ?2 AND seq <= ?3")?
-        .execute(params![project, send_id, seq.saturating_sub(*max_turns)])?;
+    let oldest_kept = seq.saturating_sub(*max_turns);
+    if oldest_kept > 0 {
+        tx.prepare_cached("DELETE FROM turns WHERE project = ?1 AND send_id = ?2 AND seq <= ?3")?
+            .execute(params![project, send_id, oldest_kept])?;
+    }
     tx.prepare_cached(
         "INSERT INTO conversations (project, send_id, last_turn_ms) VALUES (?1, ?2, ?3) \
          ON CONFLICT (project, send_id) DO UPDATE SET last_turn_ms = excluded.last_turn_ms",
     )?
     .execute(params![project, send_id, super::sqlite::unix_ms(std::time::SystemTime::now())])?;
-    Ok(())
+    Ok(Ok(()))
 }
