@@ -58,7 +58,8 @@ async fn main() -> Result<(), Error> {
     let target = Arc::new(args.target);
     let every = args.projects.checked_div(args.plugins).unwrap_or(usize::MAX).max(1);
     let plugins = args.plugins;
-    let with_plugin = move |index: usize| plugins > 0 && index % every == 0 && index / every < plugins;
+    let with_plugin =
+        move |index: usize| plugins > 0 && index.is_multiple_of(every) && index / every < plugins;
 
     let started = Instant::now();
     let keys = create_projects(&target, args.projects, with_plugin).await?;
