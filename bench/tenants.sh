@@ -146,17 +146,23 @@ awk '
   END { printf "\n%-40s %9.2f  (target >= 0.80)%s\n", "tenants / single", (rps["single"] > 0 ? rps["tenants"] / rps["single"] : 0),
           (err["single"] + err["tenants"] > 0 ? "  not comparable: errors in a run" : "") }
 ' "$WORK/results"
-# RSS: the samples, then first/last/max and the least-squares slope over the run.
+# RSS: the samples, then first/last/max and the least-squares slope over the whole run and over
+# its second half (past the warm-up of whatever the run fills: caches, the store's pages).
 awk -v start="$RSS_START" -v setup="$RSS_SETUP" '
+  function slope(from,    i, k, st, sr, mt, mr, num, den) {
+    for (i = from; i < n; i++) { st += t[i]; sr += r[i]; k++ }
+    if (k < 2) return 0
+    mt = st / k; mr = sr / k
+    for (i = from; i < n; i++) { num += (t[i] - mt) * (r[i] - mr); den += (t[i] - mt) ^ 2 }
+    return den > 0 ? num / den * 60 : 0
+  }
   BEGIN { n = 0 }
   { t[n] = $1; r[n] = $2 / 1024; n++ }
   END {
     printf "\nhost RSS: %.1f MiB at start, %.1f MiB after setup; during the tenants run (every 5 s):\n  ", start / 1024, setup / 1024
-    for (i = 0; i < n; i++) { printf "%s%.1f", (i ? " " : ""), r[i]; if (r[i] > max) max = r[i]; st += t[i]; sr += r[i] }
-    mt = st / n; mr = sr / n
-    for (i = 0; i < n; i++) { num += (t[i] - mt) * (r[i] - mr); den += (t[i] - mt) ^ 2 }
-    printf " MiB\n  first %.1f, last %.1f, max %.1f MiB; slope %.2f MiB/min (target: flat)\n",
-      r[0], r[n - 1], max, (den > 0 ? num / den * 60 : 0)
+    for (i = 0; i < n; i++) { printf "%s%.1f", (i ? " " : ""), r[i]; if (r[i] > max) max = r[i] }
+    printf " MiB\n  first %.1f, last %.1f, max %.1f MiB; slope %.2f MiB/min over the run, %.2f MiB/min over its second half (target: flat)\n",
+      r[0], r[n - 1], max, slope(0), slope(int(n / 2))
   }' "$WORK/rss"
 # Why the host answered chats with the failure text, if it did (from its /metrics, whole run).
 curl -sS --fail "http://${HOST}/metrics" |
