@@ -2,5 +2,6 @@
 
 pub mod bombs;
 pub mod host;
+pub mod served;
 pub mod upstream;
 pub mod wasm;
