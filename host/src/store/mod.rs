@@ -5,6 +5,7 @@
 //! that project's rows, and every change is one transaction (a failure changes nothing).
 
 mod changes;
+mod checkpointer;
 mod error;
 mod group_commit;
 mod migrations;

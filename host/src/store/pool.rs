@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use super::checkpointer::Checkpointer;
 use super::{StoreError, migrations};
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`.
@@ -20,6 +21,7 @@ const MAX_IDLE_READERS: usize = 4;
 pub(super) struct Pool {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
+    _checkpointer: Checkpointer,
 }
 
 struct Readers {
@@ -43,9 +45,13 @@ impl Pool {
         // rather than left readable in free space.
         writer.pragma_update(None, "secure_delete", true)?;
         writer.busy_timeout(BUSY_TIMEOUT)?;
+        // Checkpoints run on their own thread (see `checkpointer`), never in a commit.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         migrations::apply(&mut writer)?;
+        let writer = Arc::new(Mutex::new(writer));
         Ok(Self {
-            writer: Arc::new(Mutex::new(writer)),
+            _checkpointer: Checkpointer::start(path, Arc::clone(&writer))?,
+            writer,
             readers: Arc::new(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) }),
         })
     }
