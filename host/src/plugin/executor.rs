@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::task::Poll;
 
 use tokio::runtime::Runtime;
@@ -41,16 +42,15 @@ impl Executor {
         Ok(Self { runtime: Some(runtime) })
     }
 
-    /// Polls `future` once here and, if it is not done by then (it yielded: a fuel interval, an
+    /// Polls `future` (boxed by the caller, so a large state is never moved) once here and, if it is not done by then (it yielded: a fuel interval, an
     /// epoch tick, a host call that waits), runs the rest on the plugin threads. Dropping the
     /// returned future (the request went away) aborts the task, so it never outlives the slot
     /// its caller holds. `None` if the future panicked.
-    pub async fn run<F>(&self, future: F) -> Option<F::Output>
+    pub async fn run<F>(&self, mut future: Pin<Box<F>>) -> Option<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let mut future = Box::pin(future);
         // A panic in the first slice is reported as one on the plugin threads would be.
         let first = std::future::poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))))
@@ -111,10 +111,10 @@ mod tests {
     async fn a_future_that_yields_moves_to_its_own_threads_and_drops_inside_async_code() {
         let executor = Executor::new().expect("executor");
         let name = executor
-            .run(async {
+            .run(Box::pin(async {
                 tokio::task::yield_now().await;
                 thread_name()
-            })
+            }))
             .await;
         assert_eq!(name.flatten().as_deref(), Some("plugin"));
         drop(executor);
@@ -124,17 +124,17 @@ mod tests {
     async fn a_future_done_in_its_first_poll_never_leaves_the_caller() {
         let executor = Executor::new().expect("executor");
         let caller = thread_name();
-        assert_eq!(executor.run(async { thread_name() }).await, Some(caller));
+        assert_eq!(executor.run(Box::pin(async { thread_name() })).await, Some(caller));
     }
 
     #[tokio::test]
     async fn a_panic_in_the_first_slice_or_later_is_none() {
         let executor = Executor::new().expect("executor");
-        assert_eq!(executor.run(async { panic!("first slice") }).await, None::<()>);
+        assert_eq!(executor.run(Box::pin(async { panic!("first slice") })).await, None::<()>);
         let later = async {
             tokio::task::yield_now().await;
             panic!("on the plugin threads")
         };
-        assert_eq!(executor.run(later).await, None::<()>);
+        assert_eq!(executor.run(Box::pin(later)).await, None::<()>);
     }
 }

@@ -323,12 +323,14 @@ impl PluginRuntime {
                 Some(_slot) => {
                     let (engine, plugin, log, cpu) =
                         (self.inner.engine.clone(), plugin.clone(), log.clone(), self.inner.cpu.meter());
-                    let task = async move {
+                    // Boxed here, so the call's state (large: it nests every step's future) is never
+                    // moved by the futures around it, only a pointer.
+                    let task = Box::pin(async move {
                         let mut timings = PluginTimings::default();
                         let result =
                             call::call(&engine, &plugin, call, &limits, &log, cpu, &mut timings).await;
                         (result, timings)
-                    };
+                    });
                     match self.inner.executor.run(task).await {
                         Some((result, call_timings)) => {
                             timings = call_timings;
