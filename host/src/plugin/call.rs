@@ -1,8 +1,12 @@
 //! One plugin call: a fresh store with an empty WASI context, then instantiate, `extract` and
 //! `format` in that one instance, each under the call's time, fuel and memory limits.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -44,6 +48,15 @@ pub struct PluginTimings {
     pub format: Duration,
 }
 
+/// Fuel a guest runs between yields to the async runtime, besides its yields at epoch ticks: it
+/// bounds the first slice of a call, which runs on the caller's (higher-priority) thread until
+/// it yields (see `executor`), to a few hundred thousand instructions of guest code rather than
+/// up to a whole tick. A json-reply step needs far less, so a typical call never yields. A long
+/// runner pays one fiber switch (about a microsecond) per interval: every ~10 µs in the tightest
+/// loop, every ~0.1 ms in ordinary code. (Turning these yields off at the first tick is not
+/// possible: compiled code keeps its fuel in a register across the epoch callback.)
+pub(crate) const INLINE_FUEL: u64 = 200_000;
+
 /// Raised from the epoch callback when a hook's deadline has passed.
 #[derive(Debug, thiserror::Error)]
 #[error("plugin call deadline exceeded")]
@@ -60,7 +73,12 @@ pub(crate) fn new_linker(engine: &Engine) -> Result<Linker<CallState>, PluginErr
 
 /// A store whose WASI context has no preopened directory, no environment, no arguments, no
 /// sockets and no name lookup; stdin is empty and stdout/stderr go to the call's log.
-fn new_store(engine: &Engine, limits: &CallLimits, log: &CallLog, cpu: CpuMeter) -> Store<CallState> {
+fn new_store(
+    engine: &Engine,
+    limits: &CallLimits,
+    log: &CallLog,
+    cpu: CpuMeter,
+) -> Result<Store<CallState>, PluginError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(log.stream(Stream::Stdout))
         .stderr(log.stream(Stream::Stderr))
@@ -88,29 +106,45 @@ fn new_store(engine: &Engine, limits: &CallLimits, log: &CallLog, cpu: CpuMeter)
         }
         Ok(UpdateDeadline::YieldCustom(1, ctx.data_mut().cpu.on_tick()))
     });
-    store
+    store.fuel_async_yield_interval(Some(INLINE_FUEL)).map_err(|e| PluginError::Engine(e.into()))?;
+    Ok(store)
 }
 
-/// Gives the next step its own deadline and fuel.
-fn arm(store: &mut Store<CallState>, limits: &CallLimits) -> Result<(), PluginError> {
-    store.data_mut().deadline = Instant::now() + limits.timeout;
+/// Gives the next step its own deadline and fuel. Answers when the step starts, for its timing.
+fn arm(store: &mut Store<CallState>, limits: &CallLimits) -> Result<Instant, PluginError> {
+    let started = Instant::now();
+    store.data_mut().deadline = started + limits.timeout;
     store.set_epoch_deadline(1);
-    store.set_fuel(limits.fuel).map_err(|e| PluginError::Engine(e.into()))
+    store.set_fuel(limits.fuel).map_err(|e| PluginError::Engine(e.into()))?;
+    Ok(started)
 }
 
-/// Runs one step under the timeout. The outer `tokio::time::timeout` is what ends a guest
-/// blocked in a host call (a WASI sleep or poll), where no epoch check can reach it: the
-/// step's future is dropped and its fiber with it.
+/// Runs one step until the deadline `arm` gave it. The epoch callback ends a guest computing
+/// past it; this timer ends one blocked in a host call (a WASI sleep or poll), where no epoch
+/// check can reach it: the step's future is dropped and its fiber with it. The timer is armed
+/// only once the step first waits, so a step done in its first poll (nearly all of them) costs
+/// no timer registration.
 async fn bounded<T>(
     hook: Hook,
+    store_deadline: Instant,
     limits: &CallLimits,
     log: &CallLog,
     step: impl Future<Output = wasmtime::Result<T>>,
 ) -> Result<T, PluginError> {
-    match tokio::time::timeout(limits.timeout, step).await {
-        Err(_) => Err(PluginError::Timeout { hook }),
-        Ok(Err(error)) => Err(classify(hook, error, log, limits.lift_bytes())),
-        Ok(Ok(value)) => Ok(value),
+    let mut step = pin!(step);
+    let mut timer: Option<Pin<Box<Sleep>>> = None;
+    let outcome = poll_fn(|cx| {
+        if let Poll::Ready(result) = step.as_mut().poll(cx) {
+            return Poll::Ready(Some(result));
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(store_deadline.into())));
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    match outcome {
+        None => Err(PluginError::Timeout { hook }),
+        Some(Err(error)) => Err(classify(hook, error, log, limits.lift_bytes())),
+        Some(Ok(value)) => Ok(value),
     }
 }
 
@@ -170,7 +204,7 @@ pub(crate) async fn call(
     cpu: CpuMeter,
     timings: &mut PluginTimings,
 ) -> Result<PluginOutput, PluginError> {
-    let mut store = new_store(engine, limits, log, cpu);
+    let mut store = new_store(engine, limits, log, cpu)?;
     let instance = instantiate(&mut store, plugin, limits, log, timings).await?;
     hooks(&mut store, &instance, call, limits, log, timings).await
 }
@@ -182,9 +216,10 @@ async fn instantiate(
     log: &CallLog,
     timings: &mut PluginTimings,
 ) -> Result<Plugin, PluginError> {
-    let started = Instant::now();
-    arm(store, limits)?;
-    let instance = bounded(Hook::Instantiate, limits, log, plugin.pre.instantiate_async(&mut *store)).await;
+    let started = arm(store, limits)?;
+    let deadline = store.data().deadline;
+    let instance =
+        bounded(Hook::Instantiate, deadline, limits, log, plugin.pre.instantiate_async(&mut *store)).await;
     timings.instantiate = started.elapsed();
     instance
 }
@@ -211,10 +246,16 @@ async fn hooks(
         body: call.response.body.into(),
     };
 
-    let started = Instant::now();
-    arm(store, limits)?;
-    let extracted =
-        bounded(Hook::Extract, limits, log, instance.call_extract(&mut *store, &response, &context)).await;
+    let started = arm(store, limits)?;
+    let deadline = store.data().deadline;
+    let extracted = bounded(
+        Hook::Extract,
+        deadline,
+        limits,
+        log,
+        instance.call_extract(&mut *store, &response, &context),
+    )
+    .await;
     timings.extract = started.elapsed();
     let extracted =
         extracted?.map_err(|e| PluginError::Plugin { hook: Hook::Extract, message: e.message })?;
@@ -225,10 +266,11 @@ async fn hooks(
     let list: Vec<Variable> =
         variables.iter().map(|(name, value)| Variable { name: name.clone(), value: value.clone() }).collect();
 
-    let started = Instant::now();
-    arm(store, limits)?;
+    let started = arm(store, limits)?;
+    let deadline = store.data().deadline;
     let formatted =
-        bounded(Hook::Format, limits, log, instance.call_format(&mut *store, &list, &context)).await;
+        bounded(Hook::Format, deadline, limits, log, instance.call_format(&mut *store, &list, &context))
+            .await;
     timings.format = started.elapsed();
     let replies = formatted?.map_err(|e| PluginError::Plugin { hook: Hook::Format, message: e.message })?;
     let replies = replies.map(|replies| check_replies(replies, limits)).transpose()?;
@@ -253,7 +295,7 @@ impl ReusedInstance {
         limits: CallLimits,
     ) -> Result<Self, PluginError> {
         let log = CallLog::new(limits.log_bytes, limits.max_log_lines);
-        let mut store = new_store(engine, &limits, &log, CpuMeter::unmetered());
+        let mut store = new_store(engine, &limits, &log, CpuMeter::unmetered())?;
         let instance = instantiate(&mut store, plugin, &limits, &log, &mut PluginTimings::default()).await?;
         Ok(Self { store, instance, limits, log })
     }

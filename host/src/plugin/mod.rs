@@ -13,6 +13,7 @@ mod executor;
 mod limits;
 mod loaded;
 mod logs;
+mod spare;
 mod state;
 mod structure;
 mod worker;
@@ -20,8 +21,9 @@ mod worker;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
@@ -115,6 +117,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// The lower-priority threads guests run on.
     executor: executor::Executor,
+    /// The next compile worker, started ahead of its job; `None` compiles in this process.
+    spare: Option<spare::SpareWorker>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -130,6 +134,10 @@ impl PluginRuntime {
         let linker = call::new_linker(&engine)?;
         let cache = cache::PluginCache::new(options.cache_dir, options.cache_bytes, options.metrics.clone())?;
         engine::start_ticker(&engine)?;
+        let spare = match &options.compile.worker {
+            Some(path) => Some(spare::SpareWorker::new(path.clone(), options.compile.clone())?),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -150,6 +158,7 @@ impl PluginRuntime {
                 compile: options.compile,
                 metrics: options.metrics,
                 executor: executor::Executor::new().map_err(|e| PluginError::Engine(e.into()))?,
+                spare,
             }),
         })
     }
@@ -255,8 +264,8 @@ impl PluginRuntime {
         blocking(move || {
             let _turn = turn;
             let bounds = &this.inner.compile;
-            let artifact = match &bounds.worker {
-                Some(worker) => worker::compile(worker, &wasm, bounds)?,
+            let artifact = match &this.inner.spare {
+                Some(spare) => worker::compile(spare.take()?, wasm.clone(), bounds)?,
                 None => compile::in_process(&this.inner.engine, &wasm, bounds)?,
             };
             this.inner.metrics.record_plugin_compile();
@@ -298,8 +307,9 @@ impl PluginRuntime {
     }
 
     /// Runs `extract` then `format` in one fresh instance. `limits` are clamped to the
-    /// runtime's maximums. The guest yields to the async runtime at every epoch tick, so a
-    /// busy guest shares a worker thread rather than holding it.
+    /// runtime's maximums. The call starts on the caller's thread and moves to the plugin
+    /// threads at its first yield (`executor`); the guest yields at every epoch tick and every
+    /// `call::INLINE_FUEL` of fuel, so a busy guest shares a worker thread rather than holding it.
     ///
     /// The call's project (`call.context.project`) must have a share free (else `Busy` at
     /// once); then the call waits, at most its timeout, for a slot of the shared pool.
@@ -309,16 +319,18 @@ impl PluginRuntime {
         let mut timings = PluginTimings::default();
         let result = match self.inner.shares.try_acquire(&call.context.project) {
             Err(_) => Err(PluginError::Busy),
-            Ok(_share) => match tokio::time::timeout(limits.timeout, self.inner.slots.acquire()).await {
-                Ok(Ok(_slot)) => {
+            Ok(_share) => match self.slot(limits.timeout).await {
+                Some(_slot) => {
                     let (engine, plugin, log, cpu) =
                         (self.inner.engine.clone(), plugin.clone(), log.clone(), self.inner.cpu.meter());
-                    let task = async move {
+                    // Boxed here, so the call's state (large: it nests every step's future) is never
+                    // moved by the futures around it, only a pointer.
+                    let task = Box::pin(async move {
                         let mut timings = PluginTimings::default();
                         let result =
                             call::call(&engine, &plugin, call, &limits, &log, cpu, &mut timings).await;
                         (result, timings)
-                    };
+                    });
                     match self.inner.executor.run(task).await {
                         Some((result, call_timings)) => {
                             timings = call_timings;
@@ -327,11 +339,20 @@ impl PluginRuntime {
                         None => Err(PluginError::Engine(anyhow::anyhow!("the plugin call's task panicked"))),
                     }
                 }
-                // The semaphore is never closed; either way there is no slot to run in.
-                Ok(Err(_)) | Err(_) => Err(PluginError::Busy),
+                None => Err(PluginError::Busy),
             },
         };
         PluginRun { logs: log.take_lines(), result, timings }
+    }
+
+    /// A slot of the shared instance pool: at once when one is free (no timer to arm), else the
+    /// first to come back within `timeout`.
+    async fn slot(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        if let Ok(slot) = self.inner.slots.try_acquire() {
+            return Some(slot);
+        }
+        // The semaphore is never closed; either way there is no slot to run in.
+        tokio::time::timeout(timeout, self.inner.slots.acquire()).await.ok()?.ok()
     }
 
     /// False when `project` holds its whole share of instance slots now, so a caller can

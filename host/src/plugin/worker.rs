@@ -10,14 +10,18 @@
 //! backstop (`WALL_FACTOR` times the timeout) still ends a worker that waits instead of
 //! computing.
 //!
-//! Protocol: the wasm on stdin; on success exit 0 with the serialized artifact on stdout;
-//! otherwise an exit code naming the failure and its message on stderr.
+//! Protocol: the worker builds its compiler, then reads the wasm on stdin; on success it exits
+//! 0 with the serialized artifact on stdout; otherwise with an exit code naming the failure and
+//! its message on stderr. One process per job: `spare` starts the next one ahead of time.
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, ExitCode, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use super::PluginError;
 use super::compile::{CompileBounds, classify, is_out_of_memory};
@@ -40,12 +44,14 @@ pub fn upload_wall_bound(compile_timeout: Duration) -> Duration {
     compile_timeout.saturating_mul(WALL_FACTOR + 1)
 }
 
-/// How often the parent checks whether the worker has ended.
-const POLL: Duration = Duration::from_millis(5);
+/// How often the parent checks whether a worker that closed its output has exited.
+const POLL: Duration = Duration::from_micros(200);
 
-/// Runs the worker on `wasm`; blocking (call it from `spawn_blocking`).
-pub(super) fn compile(worker: &Path, wasm: &[u8], bounds: &CompileBounds) -> Result<Vec<u8>, PluginError> {
-    let mut child = spawn(worker, bounds)?;
+/// Runs one job on `child`, a worker from `spawn` (started just now, or earlier and idle since:
+/// its stdin is the job). Blocking: call it from `spawn_blocking`. The wall-clock backstop
+/// counts from here, so a worker started ahead of its job gets the whole of it.
+pub(super) fn compile(mut child: Child, wasm: Bytes, bounds: &CompileBounds) -> Result<Vec<u8>, PluginError> {
+    let deadline = Instant::now() + bounds.timeout.saturating_mul(WALL_FACTOR);
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -54,17 +60,18 @@ pub(super) fn compile(worker: &Path, wasm: &[u8], bounds: &CompileBounds) -> Res
     };
     // Each pipe has its own thread so a worker that fills one while the parent writes or
     // reads another cannot deadlock them.
-    let input = wasm.to_vec();
     let writer = thread::spawn(move || {
         // A worker that dies early closes its stdin: the exit status says why.
-        let _ = stdin.write_all(&input);
+        let _ = stdin.write_all(&wasm);
     });
     // The artifact can be no larger than what the worker may allocate.
     let artifact_cap = bounds.memory_bytes;
+    let (artifact_tx, artifact_rx) = mpsc::channel();
     let reader = thread::spawn(move || {
         let mut artifact = Vec::new();
         let read = stdout.take(artifact_cap.saturating_add(1)).read_to_end(&mut artifact);
-        read.map(|_| artifact)
+        // The receiver only goes once it stopped waiting: nothing is lost then.
+        let _ = artifact_tx.send(read.map(|_| artifact));
     });
     let errors = thread::spawn(move || {
         let mut text = Vec::new();
@@ -72,9 +79,11 @@ pub(super) fn compile(worker: &Path, wasm: &[u8], bounds: &CompileBounds) -> Res
         String::from_utf8_lossy(&text).into_owned()
     });
 
-    let status = wait(&mut child, bounds.timeout.saturating_mul(WALL_FACTOR));
+    // The end of its output is the sign the worker is done: no polling while it compiles.
+    let artifact = artifact_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    let status = wait(&mut child, deadline);
     let _ = writer.join();
-    let artifact = reader.join();
+    let _ = reader.join();
     let stderr = errors.join().unwrap_or_default();
     let Some(status) = status? else {
         return Err(PluginError::CompileTimeout { limit: bounds.timeout });
@@ -82,12 +91,13 @@ pub(super) fn compile(worker: &Path, wasm: &[u8], bounds: &CompileBounds) -> Res
     let artifact = match artifact {
         Ok(Ok(artifact)) => artifact,
         Ok(Err(e)) => return Err(PluginError::CompileWorker(format!("reading its output: {e}"))),
-        Err(_) => return Err(PluginError::CompileWorker("the output reader panicked".into())),
+        Err(_) => return Err(PluginError::CompileWorker("the output reader ended without an answer".into())),
     };
     outcome(status, artifact, stderr.trim(), bounds)
 }
 
-fn spawn(worker: &Path, bounds: &CompileBounds) -> Result<Child, PluginError> {
+/// Starts a worker: it builds its compiler, then waits for its job on stdin.
+pub(super) fn spawn(worker: &Path, bounds: &CompileBounds) -> Result<Child, PluginError> {
     let mut command = std::process::Command::new(worker);
     command
         .args(["plugin", "compile-worker"])
@@ -137,8 +147,7 @@ fn limit_child(command: &mut std::process::Command, bounds: &CompileBounds) {
 fn limit_child(_command: &mut std::process::Command, _bounds: &CompileBounds) {}
 
 /// The worker's exit status, or `None` once it was killed at the deadline.
-fn wait(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>, PluginError> {
-    let deadline = Instant::now() + timeout;
+fn wait(child: &mut Child, deadline: Instant) -> Result<Option<ExitStatus>, PluginError> {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(Some(status)),
@@ -155,7 +164,7 @@ fn wait(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>, Plug
     }
 }
 
-fn kill(child: &mut Child) {
+pub(super) fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -201,20 +210,22 @@ fn last_line(text: &str) -> &str {
     text.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("no message")
 }
 
-/// The worker's side: reads wasm from stdin, writes the artifact to stdout.
+/// The worker's side: builds its compiler first (a worker is started ahead of its job, so this
+/// is off the upload's path), then reads wasm from stdin and writes the artifact to stdout.
 pub fn worker_main() -> ExitCode {
+    let engine = match super::engine::compile_engine() {
+        Ok(engine) => engine,
+        Err(e) => {
+            let text = format!("{e:#}").replace('\n', " ");
+            eprintln!("{text}");
+            return ExitCode::from(if is_out_of_memory(&text) { EXIT_MEMORY } else { EXIT_COMPILE });
+        }
+    };
     let mut wasm = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut wasm) {
         eprintln!("reading the component: {e}");
         return ExitCode::from(EXIT_IO);
     }
-    let engine = match super::engine::compile_engine() {
-        Ok(engine) => engine,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_COMPILE);
-        }
-    };
     match engine.precompile_component(&wasm) {
         Ok(artifact) => {
             let mut stdout = std::io::stdout().lock();
