@@ -17,45 +17,8 @@ cd "$(dirname "$0")/.."
 DURATION="${1:-10s}"
 CONCURRENCY="${2:-32}"
 UPLOADS="${UPLOADS:-20}"
-command -v hey >/dev/null || { echo "hey not found: apt-get install -y hey" >&2; exit 1; }
-for tool in curl jq awk; do
-  command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
-done
-
-cargo build --release -p fallback-host -p fallback-bench --locked
-# The host's build script builds the plugins into target/plugins already; this is a no-op then.
-cargo build -p json-reply --target wasm32-wasip2 --profile plugin --target-dir target/plugins --locked
-WASM=target/plugins/wasm32-wasip2/plugin/json_reply.wasm
-[ -f "$WASM" ] || { echo "$WASM missing" >&2; exit 1; }
-
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME COMMAND...: runs it in the background with its output in $WORK/NAME.log and sets ADDR
-# to the loopback address it reports once it listens.
-start() {
-  local name="$1"; shift
-  : >"$WORK/$name.log"
-  "$@" >"$WORK/$name.log" 2>&1 &
-  local pid="$!"
-  PIDS+=("$pid")
-  ADDR=""
-  for _ in $(seq 1 200); do
-    ADDR="$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/$name.log" | grep -E 'listening' |
-      grep -oE '127\.0\.0\.1:[0-9]+' | head -1 || true)"
-    [ -n "$ADDR" ] && return
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$name did not start:" >&2; cat "$WORK/$name.log" >&2; exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh hey curl jq awk
 
 start upstream target/release/bench-upstream 127.0.0.1:0
 UPSTREAM="$ADDR"
