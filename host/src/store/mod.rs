@@ -21,7 +21,6 @@ mod sealed_and_expiry_tests;
 #[allow(clippy::unwrap_used)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -54,8 +53,6 @@ pub trait Store: Send + Sync + 'static {
     /// Who hears of committed writes: every write method publishes the project it changed
     /// before it returns.
     fn changes(&self) -> &Changes;
-    /// For auth only; `Project` never carries it.
-    async fn project_key_hash(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Removes the project and everything of it (intents, webhooks, plugins, fallback, secrets,
     /// conversations). `false` if there was no such project.
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError>;
@@ -100,8 +97,6 @@ pub trait Store: Send + Sync + 'static {
     /// Ordered by name.
     async fn list_secret_names(&self, project: &str) -> Result<Vec<String>, StoreError>;
     async fn delete_secret(&self, project: &str, name: &str) -> Result<bool, StoreError>;
-    /// Names to values, for the pipeline's `{secret.NAME}`; never for an API answer.
-    async fn secrets(&self, project: &str) -> Result<BTreeMap<String, String>, StoreError>;
 
     // --- plugins ---
 

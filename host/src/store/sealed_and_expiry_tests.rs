@@ -60,7 +60,7 @@ async fn secrets_are_sealed_on_disk_and_read_back_in_clear() {
     store.create_project(project("p")).await.unwrap();
     store.put_secret("p", "token", "first-value-unused").await.unwrap();
     store.put_secret("p", "token", VALUE).await.unwrap();
-    assert_eq!(store.secrets("p").await.unwrap()["token"], VALUE);
+    assert_eq!(store.project_config("p").await.unwrap().unwrap().secrets["token"], VALUE);
     assert_eq!(any_file_contains(dir.path(), VALUE.as_bytes()), Vec::<String>::new());
     assert_eq!(any_file_contains(dir.path(), b"first-value-unused"), Vec::<String>::new());
     drop(store);
@@ -96,7 +96,7 @@ async fn legacy_plaintext_rows_are_sealed_at_open_and_leave_no_trace() {
     let key = key();
     let (store, report) = open(dir.path(), &key, None).unwrap();
     assert_eq!(report, ResealReport { sealed: 1, rotated: 0 });
-    assert_eq!(store.secrets("p").await.unwrap()["token"], VALUE);
+    assert_eq!(store.project_config("p").await.unwrap().unwrap().secrets["token"], VALUE);
     assert_eq!(any_file_contains(dir.path(), VALUE.as_bytes()), Vec::<String>::new());
 
     // The backfilled conversation is found by its last turn's time.
@@ -122,12 +122,12 @@ async fn a_wrong_key_is_refused_and_a_rotation_reseals_everything() {
 
     let (store, report) = open(dir.path(), &new, Some(&old)).unwrap();
     assert_eq!(report, ResealReport { sealed: 0, rotated: 2 });
-    assert_eq!(store.secrets("b").await.unwrap()["token"], format!("{VALUE}-b"));
+    assert_eq!(store.project_config("b").await.unwrap().unwrap().secrets["token"], format!("{VALUE}-b"));
     drop(store);
 
     let (store, report) = open(dir.path(), &new, None).unwrap();
     assert_eq!(report, ResealReport::default(), "nothing left to rotate");
-    assert_eq!(store.secrets("a").await.unwrap()["token"], format!("{VALUE}-a"));
+    assert_eq!(store.project_config("a").await.unwrap().unwrap().secrets["token"], format!("{VALUE}-a"));
     drop(store);
     assert!(open(dir.path(), &old, None).is_err(), "the old key no longer opens them");
 }

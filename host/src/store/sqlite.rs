@@ -294,11 +294,6 @@ impl Store for SqliteStore {
         self.pool.read(move |tx| read_project(tx, &id)).await
     }
 
-    async fn project_key_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let id = id.to_owned();
-        self.pool.read(move |tx| read_key_hash(tx, &id)).await
-    }
-
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
         let changed = id.to_owned();
         let id = id.to_owned();
@@ -561,12 +556,6 @@ impl Store for SqliteStore {
             })
             .await
             .inspect(|_| self.changes.project(&changed))
-    }
-
-    async fn secrets(&self, project: &str) -> Result<BTreeMap<String, String>, StoreError> {
-        let project = project.to_owned();
-        let sealer = Arc::clone(&self.sealer);
-        self.pool.read(move |tx| read_secrets(tx, &sealer, &project)).await
     }
 
     async fn project_config(&self, id: &str) -> Result<Option<ProjectConfig>, StoreError> {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize, Serializer};
 
 /// A project as the API shows it. The key hash is deliberately absent: it never leaves the store
-/// except through [`Store::project_key_hash`](super::Store::project_key_hash), for auth.
+/// except in [`ProjectConfig`], for auth.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Project {
     pub id: String,
