@@ -30,33 +30,6 @@ start host env FALLBACK_ADMIN_TOKEN="$ADMIN" FALLBACK_ALLOW_NETWORKS=127.0.0.0/8
 HOST="$ADDR"
 BASE="http://${HOST}/v1"
 
-# api METHOD PATH TOKEN [JSON]: the answer's body; fails on a non-2xx status.
-api() {
-  curl -sS --fail-with-body -X "$1" "${BASE}$2" -H "Authorization: Bearer $3" \
-    -H 'Content-Type: application/json' ${4:+--data "$4"}
-}
-upload() { # upload PROJECT WEBHOOK KEY [FILE]: time_total in seconds
-  curl -sS --fail -o /dev/null -w '%{time_total}\n' -X PUT --data-binary "@${4:-$WASM}" \
-    -H "Authorization: Bearer $3" -H 'Content-Type: application/wasm' \
-    "${BASE}/projects/$1/webhooks/$2/plugin"
-}
-webhook() { # webhook [PLUGIN_CONFIG_JSON]: the webhook spec
-  local config="${1:-}"
-  [ -n "$config" ] || config='{}'
-  jq -nc --arg url "http://${UPSTREAM}/chat?input={latest_message}&chatId={send_id}" \
-    --argjson config "$config" '{method: "GET", url: $url, timeout_ms: 5000,
-      response: {extract: {reply: "$.message"}, success: "{reply}", failure: "upstream failed"},
-      plugin_config: $config}'
-}
-project() { # project ID: creates it, with an intent, a webhook `answers` and that as fallback; prints its key
-  local key
-  key="$(api POST /projects "$ADMIN" "{\"id\":\"$1\",\"name\":\"$1\"}" | jq -r .api_key)"
-  api PUT "/projects/$1/intents/greeting" "$key" \
-    '{"examples":["hello","hi there","good morning"],"responses":["Hello from the intent!"]}' >/dev/null
-  api PUT "/projects/$1/webhooks/answers" "$key" "$(webhook "${2:-}")" >/dev/null
-  api PUT "/projects/$1/fallback" "$key" '{"webhook":"answers"}' >/dev/null
-  echo "$key"
-}
 DECL_KEY="$(project declarative)"
 PLUGIN_KEY="$(project plugin '{"field":"message"}')"
 upload plugin answers "$PLUGIN_KEY" >/dev/null
