@@ -61,18 +61,21 @@ impl IntentIndex {
         let mut sorted: Vec<&(String, Vec<String>)> = intents.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
 
-        let tokenized: Vec<(&str, Vec<Terms>)> = sorted
+        // Terms borrow from their padded texts, so those are made first.
+        let padded: Vec<(&str, Vec<Padded>)> = sorted
             .iter()
             .map(|(id, examples)| {
-                let terms = examples
+                let texts = examples
                     .iter()
                     .map(|example| normalize(example))
                     .filter(|text| !text.is_empty())
-                    .map(|text| Terms::of(&text))
+                    .map(|text| Padded::of(&text))
                     .collect();
-                (id.as_str(), terms)
+                (id.as_str(), texts)
             })
             .collect();
+        let tokenized: Vec<(&str, Vec<Terms<'_>>)> =
+            padded.iter().map(|(id, texts)| (*id, texts.iter().map(Padded::terms).collect())).collect();
 
         let all_terms = || tokenized.iter().flat_map(|(_, examples)| examples.iter());
         let words = Vocabulary::build(all_terms().map(|t| &t.words));
@@ -100,7 +103,8 @@ impl IntentIndex {
         if text.is_empty() {
             return None;
         }
-        let terms = Terms::of(&text);
+        let padded = Padded::of(&text);
+        let terms = padded.terms();
         let words = self.words.vectorize(&terms.words);
         let trigrams = self.trigrams.vectorize(&terms.trigrams);
 
@@ -134,6 +138,9 @@ impl IntentIndex {
 /// rare word pairs this merges matter less than the misses it avoids. Marks on other scripts
 /// (Devanagari vowel signs, Thai, …) are kept: there they are letters, not decoration.
 pub fn normalize(text: &str) -> String {
+    if text.is_ascii() {
+        return normalize_ascii(text);
+    }
     let lowered: String = text.nfkc().collect::<String>().to_lowercase();
     let mut stripped = String::with_capacity(lowered.len());
     let mut base: Option<char> = None;
@@ -167,6 +174,28 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+/// [`normalize`] for ASCII text, which every normal form leaves as it is and which has no marks:
+/// what most chat messages are, in one pass and one allocation.
+fn normalize_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for byte in text.bytes() {
+        if byte == b'\'' {
+            continue;
+        }
+        if byte.is_ascii_alphanumeric() {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(char::from(byte.to_ascii_lowercase()));
+        } else {
+            pending_space = true;
+        }
+    }
+    out
+}
+
 /// Latin, Greek and Cyrillic letters (their basic and extended blocks), whose accents are optional
 /// in everyday typing.
 fn strips_marks(base: char) -> bool {
@@ -188,41 +217,76 @@ const FUNCTION_WORDS: &[&str] = &[
     "when", "where", "wheres", "which", "who", "why", "will", "with", "would", "you", "your",
 ];
 
-/// A normalised text's weighted word and trigram counts (a function word's occurrence counts
-/// `FUNCTION_WORD_WEIGHT`, and so do its trigrams), ordered so every float sum runs in a fixed order.
-struct Terms {
-    words: BTreeMap<String, f64>,
-    trigrams: BTreeMap<String, f64>,
+/// A normalised text's words, each with a space before and after it (`" open  hours "`):
+/// the text every term of [`Terms`] is a slice of, so no term is allocated on its own.
+struct Padded {
+    text: String,
+    /// Each word's padded span in `text`.
+    words: Vec<(usize, usize)>,
 }
 
-impl Terms {
+impl Padded {
     fn of(normalized: &str) -> Self {
-        let mut words = BTreeMap::new();
-        let mut trigrams = BTreeMap::new();
+        let mut text = String::with_capacity(normalized.len() * 2 + 2);
+        let mut words = Vec::new();
         for word in normalized.split(' ') {
-            let weight = if FUNCTION_WORDS.contains(&word) { FUNCTION_WORD_WEIGHT } else { 1.0 };
-            let chars: Vec<char> = word.chars().collect();
+            let start = text.len();
+            text.push(' ');
+            text.push_str(word);
+            text.push(' ');
+            words.push((start, text.len()));
+        }
+        Self { text, words }
+    }
+
+    /// The text's weighted word and trigram counts (a function word's occurrence counts
+    /// `FUNCTION_WORD_WEIGHT`, and so do its trigrams).
+    fn terms(&self) -> Terms<'_> {
+        let mut words = Vec::new();
+        let mut trigrams = Vec::new();
+        for &(start, end) in &self.words {
             // Padding makes word starts and ends n-grams of their own ("ope" vs " op").
-            let padded: Vec<char> = std::iter::once(' ').chain(chars.iter().copied()).chain([' ']).collect();
-            if chars.iter().copied().any(is_unspaced_script) {
+            let padded = &self.text[start..end];
+            let word = &padded[1..padded.len() - 1];
+            let weight = if FUNCTION_WORDS.contains(&word) { FUNCTION_WORD_WEIGHT } else { 1.0 };
+            // Where each character of `padded` starts, and its end.
+            let bounds: Vec<usize> =
+                padded.char_indices().map(|(at, _)| at).chain(std::iter::once(padded.len())).collect();
+            let grams = |n: usize| bounds.windows(n + 1).map(move |w| &padded[w[0]..w[n]]);
+            if word.chars().any(is_unspaced_script) {
                 // Chinese and Japanese run words together, and most of their words are one or
                 // two characters: a run is a phrase, so its character bigrams stand in for words
                 // and its single characters for trigrams.
-                for pair in padded.windows(2) {
-                    *words.entry(pair.iter().collect()).or_insert(0.0) += weight;
-                }
-                for c in chars {
-                    *trigrams.entry(c.to_string()).or_insert(0.0) += weight;
-                }
+                words.extend(grams(2).map(|gram| (gram, weight)));
+                let inner = &bounds[1..bounds.len() - 1];
+                trigrams.extend(inner.windows(2).map(|w| (&padded[w[0]..w[1]], weight)));
             } else {
-                *words.entry(word.to_owned()).or_insert(0.0) += weight;
-                for window in padded.windows(3) {
-                    *trigrams.entry(window.iter().collect()).or_insert(0.0) += weight;
-                }
+                words.push((word, weight));
+                trigrams.extend(grams(3).map(|gram| (gram, weight)));
             }
         }
-        Self { words, trigrams }
+        Terms { words: counted(words), trigrams: counted(trigrams) }
     }
+}
+
+/// Occurrences merged into one weight per term, sorted by term; each term's weights are added
+/// in the order they occur, so every float sum runs in a fixed order.
+fn counted(mut occurrences: Vec<(&str, f64)>) -> Vec<(&str, f64)> {
+    occurrences.sort_by(|a, b| a.0.cmp(b.0));
+    let mut merged: Vec<(&str, f64)> = Vec::with_capacity(occurrences.len());
+    for (term, weight) in occurrences {
+        match merged.last_mut() {
+            Some((last, total)) if *last == term => *total += weight,
+            _ => merged.push((term, weight)),
+        }
+    }
+    merged
+}
+
+/// A normalised text's terms with their weighted counts, sorted by term.
+struct Terms<'a> {
+    words: Vec<(&'a str, f64)>,
+    trigrams: Vec<(&'a str, f64)>,
 }
 
 /// Han ideographs and kana: scripts written without spaces between words.
@@ -248,13 +312,13 @@ struct Vocabulary {
 impl Vocabulary {
     /// Ids follow the terms' sorted order, so they (and every sum over them) do not depend on
     /// the order intents and examples were given in.
-    fn build<'a>(documents: impl Iterator<Item = &'a BTreeMap<String, f64>>) -> Self {
+    fn build<'a>(documents: impl Iterator<Item = &'a Vec<(&'a str, f64)>>) -> Self {
         let mut df: BTreeMap<&str, u32> = BTreeMap::new();
         let mut count = 0u32;
         for doc in documents {
             count += 1;
-            for term in doc.keys() {
-                *df.entry(term.as_str()).or_insert(0) += 1;
+            for (term, _) in doc {
+                *df.entry(term).or_insert(0) += 1;
             }
         }
         // Smoothed idf (as scikit-learn's): never zero, so a word every example shares still counts.
@@ -265,10 +329,10 @@ impl Vocabulary {
 
     /// Sublinear tf (`ln(1 + weighted count)`) × idf, L2-normalised; unknown terms count
     /// towards the norm only.
-    fn vectorize(&self, terms: &BTreeMap<String, f64>) -> SparseVector {
-        let mut entries = Vec::new();
+    fn vectorize(&self, terms: &[(&str, f64)]) -> SparseVector {
+        let mut entries = Vec::with_capacity(terms.len());
         let mut norm = 0.0;
-        for (term, &tf) in terms {
+        for &(term, tf) in terms {
             let tf = tf.ln_1p();
             let id = self.ids.get(term).copied();
             let weight = tf * id.and_then(|i| self.idf.get(i as usize)).unwrap_or(&self.unseen_idf);

@@ -6,7 +6,12 @@
 //! holding its turn has committed, so an acknowledged turn survives the process being killed.
 //! A turn that cannot be kept (its project deleted meanwhile) is refused before it writes
 //! anything, so it fails alone; a failed write fails the whole batch, every chat in it told.
-
+//!
+//! Within a batch, what every turn of one project or one conversation would ask or write again
+//! is done once: the project's existence is checked once, a conversation's next `seq` is read
+//! once and counted on in memory, and its trim and `last_turn_ms` are written once after its
+//! last turn. The state committed is the one the turns written one by one would leave.
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -27,6 +32,9 @@ struct Job {
     project: String,
     send_id: String,
     turn: Turn,
+    /// `turn.replies` as JSON text, serialised by the chat before it hands the turn over: the
+    /// writer thread is the one place every turn passes through, so it does only the writing.
+    replies: String,
     max_turns: i64,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
@@ -56,7 +64,10 @@ impl TurnWriter {
     ) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         let max_turns = i64::try_from(max_turns).unwrap_or(i64::MAX);
-        let job = Job { project, send_id, turn, max_turns, done };
+        // Refused before it reaches the writer, so it fails alone and writes nothing.
+        let replies = serde_json::to_string(&turn.replies)
+            .map_err(|source| StoreError::Json { what: "turn replies", source })?;
+        let job = Job { project, send_id, turn, replies, max_turns, done };
         self.queue.send(job).await.map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
@@ -97,26 +108,86 @@ fn run(writer: &Mutex<Connection>, mut jobs: mpsc::Receiver<Job>) {
 /// all.
 fn commit(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let results = batch.iter().map(|job| append(&tx, job)).collect::<Result<Vec<_>, _>>()?;
+    let mut projects: HashMap<&str, bool> = HashMap::new();
+    let mut conversations: Vec<Conversation<'_>> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        results.push(append(&tx, job, &mut projects, &mut conversations, &mut index)?);
+    }
+    let now_ms = super::sqlite::unix_ms(std::time::SystemTime::now());
+    for conversation in &conversations {
+        conversation.finish(&tx, now_ms)?;
+    }
     tx.commit()?;
     Ok(results)
 }
 
+/// A conversation this batch added turns to.
+struct Conversation<'a> {
+    project: &'a str,
+    send_id: &'a str,
+    /// The `seq` its next turn gets.
+    next_seq: i64,
+    /// Turns up to this `seq` go once the batch's turns are in (0: none).
+    trim_through: i64,
+}
+
+impl Conversation<'_> {
+    /// What each turn would have written after itself, once for all of them: the oldest turns
+    /// past the bound dropped, the conversation's last turn time set.
+    fn finish(&self, tx: &Connection, now_ms: i64) -> Result<(), StoreError> {
+        let Self { project, send_id, trim_through, .. } = *self;
+        if trim_through > 0 {
+            tx.prepare_cached("DELETE FROM turns WHERE project = ?1 AND send_id = ?2 AND seq <= ?3")?
+                .execute(params![project, send_id, trim_through])?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO conversations (project, send_id, last_turn_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (project, send_id) DO UPDATE SET last_turn_ms = excluded.last_turn_ms",
+        )?
+        .execute(params![project, send_id, now_ms])?;
+        Ok(())
+    }
+}
+
 /// `Ok(Err(..))`: this turn is refused, having written nothing. `Err(..)`: a write failed
 /// midway, and only rolling the whole transaction back undoes it.
-fn append(tx: &Connection, job: &Job) -> Result<Result<(), StoreError>, StoreError> {
-    let Job { project, send_id, turn, max_turns, .. } = job;
-    let exists = tx.prepare_cached("SELECT 1 FROM projects WHERE id = ?1")?.exists([project])?;
+fn append<'a>(
+    tx: &Connection,
+    job: &'a Job,
+    projects: &mut HashMap<&'a str, bool>,
+    conversations: &mut Vec<Conversation<'a>>,
+    index: &mut HashMap<(&'a str, &'a str), usize>,
+) -> Result<Result<(), StoreError>, StoreError> {
+    let Job { project, send_id, turn, replies, max_turns, .. } = job;
+    // Nothing else writes while the batch holds the writer, so an answer holds for the batch.
+    let exists = match projects.get(project.as_str()) {
+        Some(&exists) => exists,
+        None => {
+            let exists = tx.prepare_cached("SELECT 1 FROM projects WHERE id = ?1")?.exists([project])?;
+            projects.insert(project, exists);
+            exists
+        }
+    };
     if !exists {
         return Ok(Err(StoreError::NotFound(format!("project {project}"))));
     }
-    let replies = match serde_json::to_string(&turn.replies) {
-        Ok(replies) => replies,
-        Err(source) => return Ok(Err(StoreError::Json { what: "turn replies", source })),
+    let at = match index.get(&(project.as_str(), send_id.as_str())) {
+        Some(&at) => at,
+        None => {
+            let next_seq: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE project = ?1 AND send_id = ?2",
+                )?
+                .query_row([project, send_id], |row| row.get(0))?;
+            conversations.push(Conversation { project, send_id, next_seq, trim_through: 0 });
+            index.insert((project, send_id), conversations.len() - 1);
+            conversations.len() - 1
+        }
     };
-    let seq: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE project = ?1 AND send_id = ?2")?
-        .query_row([project, send_id], |row| row.get(0))?;
+    let conversation = &mut conversations[at];
+    let seq = conversation.next_seq;
     tx.prepare_cached(
         "INSERT INTO turns (project, send_id, seq, at, message, replies, intent, fallback, outcome) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -132,15 +203,7 @@ fn append(tx: &Connection, job: &Job) -> Result<Result<(), StoreError>, StoreErr
         turn.fallback,
         turn.outcome
     ])?;
-    let oldest_kept = seq.saturating_sub(*max_turns);
-    if oldest_kept > 0 {
-        tx.prepare_cached("DELETE FROM turns WHERE project = ?1 AND send_id = ?2 AND seq <= ?3")?
-            .execute(params![project, send_id, oldest_kept])?;
-    }
-    tx.prepare_cached(
-        "INSERT INTO conversations (project, send_id, last_turn_ms) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (project, send_id) DO UPDATE SET last_turn_ms = excluded.last_turn_ms",
-    )?
-    .execute(params![project, send_id, super::sqlite::unix_ms(std::time::SystemTime::now())])?;
+    conversation.next_seq = seq + 1;
+    conversation.trim_through = conversation.trim_through.max(seq.saturating_sub(*max_turns));
     Ok(Ok(()))
 }
