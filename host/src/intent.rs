@@ -138,9 +138,10 @@ impl IntentIndex {
 /// rare word pairs this merges matter less than the misses it avoids. Marks on other scripts
 /// (Devanagari vowel signs, Thai, …) are kept: there they are letters, not decoration.
 pub fn normalize(text: &str) -> String {
-    if text.is_ascii() {
-        return normalize_ascii(text);
-    }
+    if text.is_ascii() { normalize_ascii(text) } else { normalize_unicode(text) }
+}
+
+fn normalize_unicode(text: &str) -> String {
     let lowered: String = text.nfkc().collect::<String>().to_lowercase();
     let mut stripped = String::with_capacity(lowered.len());
     let mut base: Option<char> = None;
@@ -249,24 +250,25 @@ impl Padded {
             let padded = &self.text[start..end];
             let word = &padded[1..padded.len() - 1];
             let weight = if FUNCTION_WORDS.contains(&word) { FUNCTION_WORD_WEIGHT } else { 1.0 };
-            // Where each character of `padded` starts, and its end.
-            let bounds: Vec<usize> =
-                padded.char_indices().map(|(at, _)| at).chain(std::iter::once(padded.len())).collect();
-            let grams = |n: usize| bounds.windows(n + 1).map(move |w| &padded[w[0]..w[n]]);
             if word.chars().any(is_unspaced_script) {
                 // Chinese and Japanese run words together, and most of their words are one or
                 // two characters: a run is a phrase, so its character bigrams stand in for words
                 // and its single characters for trigrams.
-                words.extend(grams(2).map(|gram| (gram, weight)));
-                let inner = &bounds[1..bounds.len() - 1];
-                trigrams.extend(inner.windows(2).map(|w| (&padded[w[0]..w[1]], weight)));
+                words.extend(grams(padded, 2).map(|gram| (gram, weight)));
+                trigrams.extend(grams(word, 1).map(|gram| (gram, weight)));
             } else {
                 words.push((word, weight));
-                trigrams.extend(grams(3).map(|gram| (gram, weight)));
+                trigrams.extend(grams(padded, 3).map(|gram| (gram, weight)));
             }
         }
         Terms { words: counted(words), trigrams: counted(trigrams) }
     }
+}
+
+/// Every run of `n` characters of `text`, in order (none when it is shorter).
+fn grams(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let bounds = || text.char_indices().map(|(at, _)| at).chain(std::iter::once(text.len()));
+    bounds().zip(bounds().skip(n)).map(move |(start, end)| &text[start..end])
 }
 
 /// Occurrences merged into one weight per term, sorted by term; each term's weights are added
@@ -399,6 +401,31 @@ mod tests {
 
     fn matched(index: &IntentIndex, message: &str) -> Option<(String, f64)> {
         index.best_match(message, DEFAULT_THRESHOLD).map(|m| (m.intent, m.score))
+    }
+
+    #[test]
+    fn the_ascii_fast_path_normalises_as_the_unicode_path_does() {
+        let every_printable: String = (0x20u8..0x7f).map(char::from).collect();
+        for text in [
+            every_printable.as_str(),
+            "  What's   the WEATHER like?? ",
+            "it's-a_test\tof\nlines\r\n'quoted'",
+            "",
+            "'''",
+            "A1 b2-C3",
+        ] {
+            assert_eq!(normalize_ascii(text), normalize_unicode(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn grams_are_the_character_windows() {
+        for (text, n) in [(" hello ", 3), (" 你好吗 ", 2), ("你好", 1), (" a ", 3), ("ab", 3), (" héllo ", 3)]
+        {
+            let chars: Vec<char> = text.chars().collect();
+            let windows: Vec<String> = chars.windows(n).map(|w| w.iter().collect()).collect();
+            assert_eq!(grams(text, n).collect::<Vec<_>>(), windows, "{text:?} {n}");
+        }
     }
 
     #[test]

@@ -20,12 +20,23 @@ use super::trace::{BUSY, Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, Ups
 use super::{NO_FALLBACK_TEXT, Pipeline, PipelineError};
 use crate::catalog::{PreparedWebhook as Prepared, ProjectView};
 
+/// What the caller of an execution shows of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Detail {
+    /// Only the replies and, on failure, the error: a chat. The copies the trace would keep of
+    /// the request, the upstream's answer and the variables are not made.
+    Replies,
+    /// The whole trace: the test console.
+    Trace,
+}
+
 /// Where the user's words and the conversation are, for templates and plugins alike.
 struct Call<'a> {
     project: &'a str,
     webhook: &'a str,
     latest_message: &'a str,
     send_id: &'a str,
+    detail: Detail,
 }
 
 impl<'a> Call<'a> {
@@ -49,10 +60,11 @@ impl Pipeline {
         webhook: &str,
         latest_message: &str,
         send_id: &str,
+        detail: Detail,
     ) -> Result<WebhookTrace, PipelineError> {
         let started = Instant::now();
         let (project, secrets) = (view.project.id.as_str(), &view.secrets);
-        let call = Call { project, webhook, latest_message, send_id };
+        let call = Call { project, webhook, latest_message, send_id, detail };
         let mut trace = WebhookTrace::new(webhook);
         let result = match self.catalog.webhook(view, webhook).await.map_err(PipelineError::from) {
             Ok(prepared) => {
@@ -104,10 +116,12 @@ impl Pipeline {
             return Err(TraceError::new(Stage::Plugin, busy.code(), busy.to_string()));
         }
         let built = self.request_stage(call, prepared, secrets, trace)?;
-        let response = self.upstream_stage(prepared, &built, trace).await?;
+        let response = self.upstream_stage(call, prepared, &built, trace).await?;
         let variables = mapping_stage(prepared, &response, trace)?;
         let (variables, replies) = self.plugin_stage(call, prepared, response, variables, trace).await?;
-        trace.variables = variables.clone();
+        if call.detail == Detail::Trace {
+            trace.variables = variables.clone();
+        }
         reply_stage(call, prepared, &variables, replies, trace)
     }
 
@@ -125,7 +139,9 @@ impl Pipeline {
             .compiled
             .build_request(&vars)
             .map_err(|error| TraceError::new(Stage::Request, "request_render", error.to_string()))?;
-        trace.request = Some(built.redacted().clone());
+        if call.detail == Detail::Trace {
+            trace.request = Some(built.redacted().clone());
+        }
         trace.timings_ms.request = millis(step);
         Ok(built)
     }
@@ -133,6 +149,7 @@ impl Pipeline {
     /// Sends the request; an error status is a failure too, after the trace keeps the answer.
     async fn upstream_stage(
         &self,
+        call: &Call<'_>,
         prepared: &Prepared,
         built: &BuiltRequest,
         trace: &mut WebhookTrace,
@@ -155,7 +172,9 @@ impl Pipeline {
         trace.timings_ms.upstream = millis(step);
         let response =
             response.map_err(|error| TraceError::new(Stage::Upstream, error.code(), error.to_string()))?;
-        trace.upstream = Some(upstream_trace(&response));
+        if call.detail == Detail::Trace {
+            trace.upstream = Some(upstream_trace(&response));
+        }
         if response.status >= 400 {
             return Err(TraceError::new(
                 Stage::Upstream,

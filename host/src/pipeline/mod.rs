@@ -23,6 +23,7 @@ use crate::store::{Fallback, SharedStore, StoreError, Turn};
 use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 
 pub use console::CONSOLE_ANSWER_BYTES;
+use execute::Detail;
 pub use host_log::GUEST_LOG;
 pub use stage::Stage;
 pub use trace::{Outcome, TraceError, WebhookTrace};
@@ -141,7 +142,7 @@ impl Pipeline {
             Some(Fallback::Text(text)) => (vec![Reply::text(text.clone())], Outcome::Success),
             Some(Fallback::Webhook(webhook)) => {
                 let started = std::time::Instant::now();
-                let mut trace = self.execute(view, webhook, message, send_id).await?;
+                let mut trace = self.execute(view, webhook, message, send_id, Detail::Replies).await?;
                 let failure = trace.error.as_ref().map(|error| (error.stage.as_str(), error.code.as_str()));
                 self.metrics.record_webhook(started.elapsed(), failure);
                 // The end user sees (and the conversation keeps) no more than the console does:
@@ -166,7 +167,7 @@ impl Pipeline {
     ) -> Result<WebhookTrace, PipelineError> {
         self.admit(project)?;
         let view = self.view(project).await?;
-        let mut trace = self.execute(&view, webhook, latest_message, send_id).await?;
+        let mut trace = self.execute(&view, webhook, latest_message, send_id, Detail::Trace).await?;
         trace.scrub(&view.secrets);
         trace.fit_for_console();
         Ok(trace)

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, Turn};
@@ -28,13 +28,18 @@ const QUEUE: usize = 4096;
 /// syscalls, about half of a lone turn's) is shared by more chats. A lone chat never waits.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 
+/// A turn as the writer writes it: its replies already JSON text, serialised (and the value
+/// dropped) by the chat before it hands the turn over, since the writer thread is the one place
+/// every turn passes through and should do only the writing.
 struct Job {
     project: String,
     send_id: String,
-    turn: Turn,
-    /// `turn.replies` as JSON text, serialised by the chat before it hands the turn over: the
-    /// writer thread is the one place every turn passes through, so it does only the writing.
+    at: String,
+    message: String,
     replies: String,
+    intent: Option<String>,
+    fallback: bool,
+    outcome: String,
     max_turns: i64,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
@@ -64,10 +69,11 @@ impl TurnWriter {
     ) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         let max_turns = i64::try_from(max_turns).unwrap_or(i64::MAX);
+        let Turn { at, message, replies, intent, fallback, outcome } = turn;
         // Refused before it reaches the writer, so it fails alone and writes nothing.
-        let replies = serde_json::to_string(&turn.replies)
+        let replies = serde_json::to_string(&replies)
             .map_err(|source| StoreError::Json { what: "turn replies", source })?;
-        let job = Job { project, send_id, turn, replies, max_turns, done };
+        let job = Job { project, send_id, at, message, replies, intent, fallback, outcome, max_turns, done };
         self.queue.send(job).await.map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
@@ -87,6 +93,7 @@ fn run(writer: &Mutex<Connection>, mut jobs: mpsc::Receiver<Job>) {
             batch.push(job);
         }
         busy = batch.len() > 1;
+        tracing::trace!(turns = batch.len(), "committing a batch of turns");
         let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
         match commit(&mut conn, &batch) {
             Ok(results) => {
@@ -106,20 +113,34 @@ fn run(writer: &Mutex<Connection>, mut jobs: mpsc::Receiver<Job>) {
 
 /// One transaction for the batch: answers each turn's own result, or the error that lost them
 /// all.
+///
+/// `BEGIN` and `COMMIT` are cached statements like the rest (rusqlite's `Transaction` parses
+/// them anew each time); any error rolls the transaction back before it is returned.
 fn commit(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let written = write(conn, batch).and_then(|results| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(results)
+    });
+    if written.is_err() && !conn.is_autocommit() {
+        // As rusqlite's `Transaction` does when dropped: the batch has failed either way.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    written
+}
+
+fn write(tx: &Connection, batch: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut projects: HashMap<&str, bool> = HashMap::new();
     let mut conversations: Vec<Conversation<'_>> = Vec::new();
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        results.push(append(&tx, job, &mut projects, &mut conversations, &mut index)?);
+        results.push(append(tx, job, &mut projects, &mut conversations, &mut index)?);
     }
     let now_ms = super::sqlite::unix_ms(std::time::SystemTime::now());
     for conversation in &conversations {
-        conversation.finish(&tx, now_ms)?;
+        conversation.finish(tx, now_ms)?;
     }
-    tx.commit()?;
     Ok(results)
 }
 
@@ -160,7 +181,7 @@ fn append<'a>(
     conversations: &mut Vec<Conversation<'a>>,
     index: &mut HashMap<(&'a str, &'a str), usize>,
 ) -> Result<Result<(), StoreError>, StoreError> {
-    let Job { project, send_id, turn, replies, max_turns, .. } = job;
+    let Job { project, send_id, at, message, replies, intent, fallback, outcome, max_turns, .. } = job;
     // Nothing else writes while the batch holds the writer, so an answer holds for the batch.
     let exists = match projects.get(project.as_str()) {
         Some(&exists) => exists,
@@ -173,8 +194,8 @@ fn append<'a>(
     if !exists {
         return Ok(Err(StoreError::NotFound(format!("project {project}"))));
     }
-    let at = match index.get(&(project.as_str(), send_id.as_str())) {
-        Some(&at) => at,
+    let slot = match index.get(&(project.as_str(), send_id.as_str())) {
+        Some(&slot) => slot,
         None => {
             let next_seq: i64 = tx
                 .prepare_cached(
@@ -186,23 +207,13 @@ fn append<'a>(
             conversations.len() - 1
         }
     };
-    let conversation = &mut conversations[at];
+    let conversation = &mut conversations[slot];
     let seq = conversation.next_seq;
     tx.prepare_cached(
         "INSERT INTO turns (project, send_id, seq, at, message, replies, intent, fallback, outcome) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![
-        project,
-        send_id,
-        seq,
-        turn.at,
-        turn.message,
-        replies,
-        turn.intent,
-        turn.fallback,
-        turn.outcome
-    ])?;
+    .execute(params![project, send_id, seq, at, message, replies, intent, fallback, outcome])?;
     conversation.next_seq = seq + 1;
     conversation.trim_through = conversation.trim_through.max(seq.saturating_sub(*max_turns));
     Ok(Ok(()))
