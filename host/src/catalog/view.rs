@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::auth::verify_token;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
 use crate::intent::{IntentIndex, IntentMatch};
 use crate::store::{Fallback, Project, ProjectConfig};
 
@@ -16,6 +18,13 @@ use super::webhook::PreparedWebhook;
 const VIEW_OVERHEAD_BYTES: u64 = 2048;
 /// Text bytes are counted this many times: the index keeps its own copy of every term.
 const TEXT_FACTOR: u64 = 3;
+
+/// A stored key hash as bytes, if it is what `hash_token` writes: 64 lower-case hex digits.
+fn decode_hash(hex_text: &str) -> Option<[u8; 32]> {
+    let lower_hex = hex_text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let mut bytes = [0u8; 32];
+    (lower_hex && hex::decode_to_slice(hex_text, &mut bytes).is_ok()).then_some(bytes)
+}
 
 /// A project's intents, ready to match, with their responses.
 pub struct Intents {
@@ -42,7 +51,9 @@ impl Intents {
 /// What the catalog keeps of one project; replaced as a whole (never edited) when it changes.
 pub struct ProjectView {
     pub project: Project,
-    key_hash: String,
+    /// The key's SHA-256, decoded from the stored hex once; `None` if the stored hash is not
+    /// lower-case hex of 32 bytes, which no key's hash can equal.
+    key_hash: Option<[u8; 32]>,
     pub fallback: Option<Fallback>,
     pub secrets: BTreeMap<String, String>,
     pub intents: Intents,
@@ -70,12 +81,16 @@ impl ProjectView {
             intents.iter().map(|intent| (intent.id.clone(), intent.examples.clone())).collect();
         let responses = intents.into_iter().map(|intent| (intent.id, intent.responses)).collect();
         let intents = Intents { index: IntentIndex::build(&examples), responses };
+        let key_hash = decode_hash(&key_hash);
         Self { project, key_hash, fallback, secrets, intents, webhooks: Mutex::default(), weight }
     }
 
-    /// Whether `token` is this project's key (compared in constant time).
+    /// Whether `token` is this project's key (compared in constant time), as
+    /// [`crate::auth::verify_token`] decides but without hex-encoding the token's hash on every
+    /// request.
     pub fn key_matches(&self, token: &str) -> bool {
-        verify_token(token, &self.key_hash)
+        let Some(key_hash) = &self.key_hash else { return false };
+        Sha256::digest(token.as_bytes()).as_slice().ct_eq(key_hash).into()
     }
 
     pub(super) fn weight(&self) -> u64 {
@@ -88,5 +103,40 @@ impl ProjectView {
 
     pub(super) fn keep_webhook(&self, id: &str, prepared: Arc<PreparedWebhook>) {
         self.webhooks.lock().unwrap_or_else(PoisonError::into_inner).insert(id.to_owned(), prepared);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::auth::{generate_token, hash_token, verify_token};
+
+    #[test]
+    fn a_key_matches_as_verify_token_says() {
+        let key = generate_token("fbk_p.");
+        let other = generate_token("fbk_p.");
+        let stored = hash_token(&key);
+        let view = |key_hash: &str| {
+            ProjectView::build(ProjectConfig {
+                project: Project {
+                    id: "p".into(),
+                    name: "p".into(),
+                    match_threshold: 0.5,
+                    created_at: String::new(),
+                },
+                key_hash: key_hash.to_owned(),
+                fallback: None,
+                secrets: BTreeMap::new(),
+                intents: Vec::new(),
+            })
+        };
+        assert!(view(&stored).key_matches(&key) && verify_token(&key, &stored));
+        assert!(!view(&stored).key_matches(&other) && !verify_token(&other, &stored));
+        assert!(!view(&stored).key_matches(""));
+        for bad in [stored.to_uppercase(), stored[..62].to_owned(), String::new(), format!("{stored}00")] {
+            assert_eq!(decode_hash(&bad), None, "{bad}");
+            assert!(!view(&bad).key_matches(&key) && !verify_token(&key, &bad));
+        }
     }
 }

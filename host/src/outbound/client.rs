@@ -211,23 +211,33 @@ fn parse_url(url: &str) -> Result<(Uri, String), OutboundError> {
 }
 
 /// Reads at most `limit` bytes, frame by frame, refusing as soon as the body goes past it (or
-/// announces it will, through Content-Length) so a huge answer never sits in memory.
+/// announces it will, through Content-Length) so a huge answer never sits in memory. A body
+/// that comes in one frame (most small answers) is kept as it is rather than copied.
 async fn read_capped(mut body: Incoming, limit: usize) -> Result<Bytes, OutboundError> {
     let too_large = OutboundError::BodyTooLarge { limit };
     if usize::try_from(body.size_hint().lower()).map_or(true, |announced| announced > limit) {
         return Err(too_large);
     }
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|cause| OutboundError::Body { cause })?;
         if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
+            let read = first.as_ref().map_or(0, Bytes::len) + buf.len();
+            if read + data.len() > limit {
                 return Err(too_large);
+            }
+            if read == 0 && first.is_none() {
+                first = Some(data);
+                continue;
+            }
+            if let Some(first) = first.take() {
+                buf.extend_from_slice(&first);
             }
             buf.extend_from_slice(&data);
         }
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 #[cfg(test)]
