@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod db_cmd;
 pub mod demo;
 pub mod intent;
 pub mod log_text;

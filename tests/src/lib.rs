@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: the plugins built from source, and shared helpers.
 
 pub mod bombs;
+pub mod database;
 pub mod host;
 pub mod served;
 pub mod upstream;

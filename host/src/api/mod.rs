@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projects/{project}/chat", post(chat::chat))
         .route("/v1/projects/{project}/conversations/{send_id}", get(chat::conversation))
         .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
         .layer(DefaultBodyLimit::max(limits.request_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), deadline));

@@ -21,6 +21,12 @@ pub enum StoreError {
     DigestMismatch { claimed: String, actual: String },
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to the database could be had (it is down, unreachable or refusing), or the
+    /// one in use broke: the request may succeed later, and `/readyz` says when.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// The blocking task running the query panicked or was cancelled.
     #[error("store task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -59,4 +65,17 @@ pub enum StoreError {
     WriterStopped,
     #[error("cannot format the current time: {0}")]
     Clock(#[from] time::error::Format),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached, as opposed to refusing this request: the API
+    /// answers 503 rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Postgres(error) => error.is_closed() || error.code().is_none(),
+            Self::Batch(inner) => inner.is_unavailable(),
+            _ => false,
+        }
+    }
 }

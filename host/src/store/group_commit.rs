@@ -141,6 +141,6 @@ fn append(tx: &Connection, job: &Job) -> Result<Result<(), StoreError>, StoreErr
         "INSERT INTO conversations (project, send_id, last_turn_ms) VALUES (?1, ?2, ?3) \
          ON CONFLICT (project, send_id) DO UPDATE SET last_turn_ms = excluded.last_turn_ms",
     )?
-    .execute(params![project, send_id, super::sqlite::unix_ms(std::time::SystemTime::now())])?;
+    .execute(params![project, send_id, super::clock::unix_ms(std::time::SystemTime::now())])?;
     Ok(Ok(()))
 }
