@@ -82,6 +82,18 @@ impl TestHost {
         }
     }
 
+    /// The same client for a host running elsewhere (a `serve` process): nothing to stop.
+    pub fn remote(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            data_dir: PathBuf::new(),
+            client: reqwest::Client::new(),
+            shutdown: None,
+            task: None,
+            _owned_dir: None,
+        }
+    }
+
     /// Stops accepting, drains in-flight requests and waits for the server to end.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

@@ -73,7 +73,16 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Unavailable(_) => true,
-            Self::Postgres(error) => error.is_closed() || error.code().is_none(),
+            Self::Postgres(error) => {
+                // No code: the connection broke. Class 08: connection exceptions; 57P01-57P03:
+                // the server shut down, was restarted, or cannot accept connections yet; 53300:
+                // too many connections.
+                let code = error.code().map(tokio_postgres::error::SqlState::code);
+                error.is_closed()
+                    || code.is_none_or(|code| {
+                        code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                    })
+            }
             Self::Batch(inner) => inner.is_unavailable(),
             _ => false,
         }

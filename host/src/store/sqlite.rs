@@ -840,7 +840,7 @@ impl Store for SqliteStore {
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        self.pool.read(|tx| super::sqlite_dump::counts(tx)).await
+        self.pool.read(super::sqlite_dump::counts).await
     }
 
     async fn export_project(&self, id: &str) -> Result<Option<ProjectDump>, StoreError> {

@@ -63,11 +63,10 @@ impl Drop for PgStore {
 }
 
 impl From<PoolError> for StoreError {
+    /// Not getting a connection at all (the server down, refusing, or every connection busy
+    /// past the wait) is unavailability, whatever the server said.
     fn from(error: PoolError) -> Self {
-        match error {
-            PoolError::Backend(error) => Self::Postgres(error),
-            other => Self::Unavailable(other.to_string()),
-        }
+        Self::Unavailable(error.to_string())
     }
 }
 

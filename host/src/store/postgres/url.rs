@@ -9,7 +9,8 @@ use std::str::FromStr;
 #[derive(Clone)]
 pub struct DatabaseUrl {
     text: String,
-    config: tokio_postgres::Config,
+    /// Boxed: the driver's config is ~300 bytes, and this travels inside errors.
+    config: Box<tokio_postgres::Config>,
 }
 
 /// Why a text is not a connection string; says nothing of the text, which may hold a password.
@@ -28,7 +29,7 @@ impl FromStr for DatabaseUrl {
         if config.get_hosts().is_empty() {
             return Err(DatabaseUrlError("no host".to_owned()));
         }
-        Ok(Self { text: text.to_owned(), config })
+        Ok(Self { text: text.to_owned(), config: Box::new(config) })
     }
 }
 
