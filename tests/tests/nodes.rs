@@ -431,3 +431,78 @@ async fn read_all(host: &TestHost, key: &str) -> Vec<Value> {
     }
     all
 }
+
+#[tokio::test]
+async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order() {
+    use fallback_host::secret_key::SecretKey;
+    use fallback_host::store::{NewProject, PgStore, Store, Turn};
+    const WRITERS_PER_NODE: usize = 4;
+    const TURNS_PER_WRITER: usize = 40;
+    let Some((_backend, database)) = postgres("one_conversation_two_nodes").await else { return };
+    let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let (store, _) = PgStore::connect(&database.url, &key, None).await.expect("connect");
+        nodes.push(Arc::new(store));
+    }
+    let project = NewProject {
+        id: "p".to_owned(),
+        name: "p".to_owned(),
+        key_hash: "hash".to_owned(),
+        match_threshold: 0.5,
+    };
+    nodes[0].create_project(project).await.expect("project");
+    let mut writers = JoinSet::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for writer in 0..WRITERS_PER_NODE {
+            let node = node.clone();
+            writers.spawn(async move {
+                for turn in 0..TURNS_PER_WRITER {
+                    let message = format!("node{n}-writer{writer}-{turn:03}");
+                    let turn = Turn {
+                        at: "2026-01-01T00:00:00.000Z".to_owned(),
+                        message,
+                        replies: json!([]),
+                        intent: None,
+                        fallback: true,
+                        outcome: "success".to_owned(),
+                    };
+                    node.append_turn("p", "shared", turn, 100_000).await.expect("append");
+                }
+            });
+        }
+    }
+    while let Some(done) = writers.join_next().await {
+        done.expect("writer");
+    }
+    // Both nodes read the same history: every turn, each writer's in the order it wrote them.
+    let histories = [
+        nodes[0].conversation("p", "shared").await.expect("read").expect("turns"),
+        nodes[1].conversation("p", "shared").await.expect("read").expect("turns"),
+    ];
+    assert_eq!(histories[0], histories[1]);
+    let messages: Vec<&str> = histories[0].iter().map(|turn| turn.message.as_str()).collect();
+    assert_eq!(messages.len(), 2 * WRITERS_PER_NODE * TURNS_PER_WRITER);
+    for n in 0..2 {
+        for writer in 0..WRITERS_PER_NODE {
+            let prefix = format!("node{n}-writer{writer}-");
+            let own: Vec<&str> = messages.iter().copied().filter(|message| message.starts_with(&prefix)).collect();
+            let expected: Vec<String> = (0..TURNS_PER_WRITER).map(|turn| format!("{prefix}{turn:03}")).collect();
+            assert_eq!(own, expected, "{prefix}");
+        }
+    }
+    // Trimming keeps the newest, across nodes too.
+    let turn = Turn {
+        at: "2026-01-01T00:00:01.000Z".to_owned(),
+        message: "last".to_owned(),
+        replies: json!([]),
+        intent: None,
+        fallback: true,
+        outcome: "success".to_owned(),
+    };
+    nodes[1].append_turn("p", "shared", turn, 3).await.expect("append");
+    let kept = nodes[0].conversation("p", "shared").await.expect("read").expect("turns");
+    let kept: Vec<&str> = kept.iter().map(|turn| turn.message.as_str()).collect();
+    assert_eq!(kept[..2], messages[messages.len() - 2..]);
+    assert_eq!(kept[2], "last");
+}
