@@ -660,6 +660,32 @@ mod tests {
     }
 
     #[test]
+    fn the_database_url_comes_from_the_environment_or_the_file_and_never_shows_its_password() {
+        let url = "postgres://app:hunter2@db.internal:5432/fallback";
+        let config = Config::load(None, |name| (name == "FALLBACK_DATABASE_URL").then(|| url.to_string()))
+            .expect("loads");
+        let loaded = config.database_url.clone().expect("set");
+        assert_eq!(loaded.database(), Some("fallback"));
+        assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
+        let error = Config::load(None, |name| {
+            (name == "FALLBACK_DATABASE_URL").then(|| "postgres://app:hunter2@db:port/x".to_string())
+        })
+        .expect_err("refused");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, format!("database_url = \"{url}\"\n")).unwrap();
+        let config = Config::load(Some(&file), |_| None).expect("loads");
+        assert_eq!(
+            config.database_url.and_then(|url| url.database().map(str::to_owned)).as_deref(),
+            Some("fallback")
+        );
+        // Unset: SQLite in the data dir.
+        assert!(Config::load(None, |_| None).expect("loads").database_url.is_none());
+    }
+
+    #[test]
     fn zero_http_bounds_are_refused() {
         let error =
             Config::load(None, |name| (name == "FALLBACK_HTTP_MAX_CONNECTIONS").then(|| "0".to_string()))

@@ -486,8 +486,10 @@ async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order
     for n in 0..2 {
         for writer in 0..WRITERS_PER_NODE {
             let prefix = format!("node{n}-writer{writer}-");
-            let own: Vec<&str> = messages.iter().copied().filter(|message| message.starts_with(&prefix)).collect();
-            let expected: Vec<String> = (0..TURNS_PER_WRITER).map(|turn| format!("{prefix}{turn:03}")).collect();
+            let own: Vec<&str> =
+                messages.iter().copied().filter(|message| message.starts_with(&prefix)).collect();
+            let expected: Vec<String> =
+                (0..TURNS_PER_WRITER).map(|turn| format!("{prefix}{turn:03}")).collect();
             assert_eq!(own, expected, "{prefix}");
         }
     }
