@@ -673,9 +673,9 @@ mod tests {
         .expect_err("refused");
         assert!(!error.to_string().contains("hunter2"), "{error}");
 
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("config.toml");
-        std::fs::write(&file, format!("database_url = \"{url}\"\n")).unwrap();
+        std::fs::write(&file, format!("database_url = \"{url}\"\n")).expect("config file");
         let config = Config::load(Some(&file), |_| None).expect("loads");
         assert_eq!(
             config.database_url.and_then(|url| url.database().map(str::to_owned)).as_deref(),

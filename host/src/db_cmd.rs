@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use crate::config::Config;
+use crate::outbound::{load_ca_file, tls_client_config};
 use crate::secret_key::{SECRET_KEY_FILE, SecretKey, load_or_create_secret_key};
 use crate::store::{DB_FILE, DatabaseUrl, PgStore, SharedStore, SqliteStore};
 
@@ -64,7 +65,8 @@ impl std::fmt::Display for Location {
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     match &config.database_url {
         Some(url) => {
-            let applied = PgStore::migrate(url).await.with_context(|| format!("migrating {url}"))?;
+            let applied =
+                PgStore::migrate(url, tls(config)?).await.with_context(|| format!("migrating {url}"))?;
             println!("{url}: {applied} migration(s) applied; the schema is up to date");
         }
         None => {
@@ -105,7 +107,7 @@ async fn open(location: &Location, config: &Config, source: bool) -> anyhow::Res
                     "set FALLBACK_SECRET_KEY to the key the nodes on {url} run with (it seals the secrets)"
                 );
             };
-            let (store, _) = PgStore::connect(url, key, None).await?;
+            let (store, _) = PgStore::connect(url, key, None, tls(config)?).await?;
             Ok(Arc::new(store))
         }
         Location::DataDir(dir) => {
@@ -119,6 +121,18 @@ async fn open(location: &Location, config: &Config, source: bool) -> anyhow::Res
             Ok(Arc::new(store))
         }
     }
+}
+
+/// TLS to PostgreSQL (with `sslmode=require`) trusts what the webhooks' TLS does: the public
+/// roots and the operator's `extra_ca_file`.
+fn tls(config: &Config) -> anyhow::Result<rustls::ClientConfig> {
+    let extra = match &config.extra_ca_file {
+        Some(path) => {
+            load_ca_file(path).with_context(|| format!("reading extra_ca_file {}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    Ok(tls_client_config(&extra)?)
 }
 
 /// The data dir's key file when it has one (a source is read with the key it was sealed

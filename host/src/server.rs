@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::TrustAnchor;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
@@ -21,6 +22,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbound::{
     CaFileError, ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError, load_ca_file,
+    tls_client_config,
 };
 use crate::pipeline::Pipeline;
 use crate::plugin::{CallLimits, CompileBounds, PluginError, PluginRuntime, RuntimeOptions, StructureLimits};
@@ -102,7 +104,7 @@ impl Host {
             }
             None => Vec::new(),
         };
-        let store = open_store(&config).await?;
+        let store = open_store(&config, &extra_roots).await?;
         let (admin, generated_admin_token) =
             load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
         let metrics = Arc::new(Metrics::default());
@@ -184,7 +186,10 @@ fn runtime_options(config: &Config, metrics: Arc<Metrics>) -> RuntimeOptions {
 }
 
 /// The configured backend: PostgreSQL when `database_url` is set, else SQLite in the data dir.
-async fn open_store(config: &Config) -> Result<SharedStore, ServerError> {
+async fn open_store(
+    config: &Config,
+    extra_roots: &[TrustAnchor<'static>],
+) -> Result<SharedStore, ServerError> {
     let Some(url) = &config.database_url else {
         return Ok(Arc::new(open_sqlite(config)?));
     };
@@ -192,7 +197,8 @@ async fn open_store(config: &Config) -> Result<SharedStore, ServerError> {
     if config.admin_token.is_none() {
         return Err(ServerError::SharedSetting("FALLBACK_ADMIN_TOKEN"));
     }
-    match PgStore::connect(url, key, config.secret_key_previous.as_ref()).await {
+    let tls = tls_client_config(extra_roots).map_err(|cause| OutboundError::TlsSetup { cause })?;
+    match PgStore::connect(url, key, config.secret_key_previous.as_ref(), tls).await {
         Ok((store, report)) => {
             if report.rotated > 0 {
                 tracing::info!(rotated = report.rotated, "project secrets re-sealed");

@@ -442,7 +442,8 @@ async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order
     let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let (store, _) = PgStore::connect(&database.url, &key, None).await.expect("connect");
+        let tls = fallback_host::outbound::tls_client_config(&[]).expect("tls");
+        let (store, _) = PgStore::connect(&database.url, &key, None, tls).await.expect("connect");
         nodes.push(Arc::new(store));
     }
     let project = NewProject {
@@ -507,4 +508,22 @@ async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order
     let kept: Vec<&str> = kept.iter().map(|turn| turn.message.as_str()).collect();
     assert_eq!(kept[..2], messages[messages.len() - 2..]);
     assert_eq!(kept[2], "last");
+}
+
+#[tokio::test]
+async fn with_sslmode_require_the_server_certificate_is_verified() {
+    use fallback_host::secret_key::SecretKey;
+    use fallback_host::store::{DatabaseUrl, PgStore};
+    let Some((_backend, database)) = postgres("sslmode_require").await else { return };
+    let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
+    let tls = || fallback_host::outbound::tls_client_config(&[]).expect("tls");
+    // The test server's certificate (if it speaks TLS at all) is not signed by a public root.
+    let required: DatabaseUrl = format!("{}?sslmode=require", database.url_text()).parse().expect("url");
+    let refused =
+        PgStore::connect(&required, &key, None, tls()).await.expect_err("an unverified server is refused");
+    let text = format!("{refused:?}").to_lowercase();
+    assert!(text.contains("certificate") || text.contains("tls") || text.contains("ssl"), "{text}");
+    // Without it, the same server answers in plaintext.
+    let plain: DatabaseUrl = database.url_text().parse().expect("url");
+    PgStore::connect(&plain, &key, None, tls()).await.expect("plaintext connects");
 }

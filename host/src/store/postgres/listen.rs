@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
-use tokio_postgres::tls::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::super::changes::{Change, Changes};
 
@@ -23,10 +23,10 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Listens until the task is aborted (the store dropped), reconnecting for ever.
-pub(super) async fn run(config: tokio_postgres::Config, changes: Arc<Changes>) {
+pub(super) async fn run(config: tokio_postgres::Config, tls: MakeRustlsConnect, changes: Arc<Changes>) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        match listen(&config, &changes).await {
+        match listen(&config, tls.clone(), &changes).await {
             Ok(()) => backoff = BACKOFF_MIN,
             Err(error) => {
                 tracing::warn!(%error, "store change listener lost its connection; reconnecting");
@@ -40,8 +40,12 @@ pub(super) async fn run(config: tokio_postgres::Config, changes: Arc<Changes>) {
 
 /// One connection's life: subscribe, then forward notifications until it fails. `Ok` when it
 /// had been listening (the backoff starts over), `Err` when it never got that far.
-async fn listen(config: &tokio_postgres::Config, changes: &Changes) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+async fn listen(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    changes: &Changes,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(tls).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     // The connection makes progress only while `messages` is polled, including for LISTEN itself.
     let sql = format!("LISTEN {CHANNEL}");

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::tls::NoTls;
 use tokio_postgres::types::ToSql;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
@@ -219,14 +219,18 @@ impl PgStore {
     /// Connects, migrates the schema, checks the secret key against the database (a node with
     /// another key refuses to start) and re-seals secrets sealed under `previous`; then starts
     /// listening for other nodes' writes.
+    ///
+    /// `tls` is used only when the URL says `sslmode=require`.
     pub async fn connect(
         url: &DatabaseUrl,
         key: &SecretKey,
         previous: Option<&SecretKey>,
+        tls: rustls::ClientConfig,
     ) -> Result<(Self, ResealReport), StoreError> {
+        let tls = MakeRustlsConnect::new(tls);
         let manager = Manager::from_config(
             url.config().clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
@@ -247,13 +251,13 @@ impl PgStore {
             reseal_all(&mut client, &sealer).await?
         };
         let changes = Arc::new(Changes::default());
-        let listener = tokio::spawn(listen::run(url.config().clone(), Arc::clone(&changes)));
+        let listener = tokio::spawn(listen::run(url.config().clone(), tls, Arc::clone(&changes)));
         Ok((Self { pool, sealer, changes, listener, url: url.clone() }, report))
     }
 
     /// Applies pending migrations and returns how many: `fallback-host migrate`.
-    pub async fn migrate(url: &DatabaseUrl) -> Result<usize, StoreError> {
-        let (mut client, connection) = pg(url.config().connect(NoTls).await)?;
+    pub async fn migrate(url: &DatabaseUrl, tls: rustls::ClientConfig) -> Result<usize, StoreError> {
+        let (mut client, connection) = pg(url.config().connect(MakeRustlsConnect::new(tls)).await)?;
         let driver = tokio::spawn(connection);
         let applied = schema::apply(&mut client).await;
         drop(client);

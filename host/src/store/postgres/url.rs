@@ -4,6 +4,8 @@
 use std::str::FromStr;
 
 /// `postgres://user:password@host:port/database?options` (or the `key=value` form libpq takes).
+/// With `sslmode=require` the connection uses TLS and verifies the server's certificate against
+/// the public roots and the operator's `extra_ca_file`; otherwise it is plaintext.
 /// `Debug` and `Display` show the user, hosts and database but never the password, so the
 /// config can be logged and errors can name the database.
 #[derive(Clone)]
@@ -28,6 +30,12 @@ impl FromStr for DatabaseUrl {
             .map_err(|error| DatabaseUrlError(error.to_string()))?;
         if config.get_hosts().is_empty() {
             return Err(DatabaseUrlError("no host".to_owned()));
+        }
+        // TLS is used when asked for, and then verified; `prefer` (the driver's default) would
+        // try TLS against certificates nobody checks, so it means plaintext here.
+        let mut config = config;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
         }
         Ok(Self { text: text.to_owned(), config: Box::new(config) })
     }
