@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod bindings;
 pub mod catalog;
+pub mod classifier;
 pub mod cli;
 pub mod config;
 pub mod db_cmd;
