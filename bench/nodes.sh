@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Nodes bench (issue 9), release, loopback only, one process tree: the same chats against
+# Nodes bench (issue 9), release, loopback only, one process tree: the same webhook chats against
 #   1. one node on SQLite (the data dir),
 #   2. one node on PostgreSQL,
 #   3. two nodes on one PostgreSQL database, loaded at once (half the clients each),
-# for a chat matched by an intent and a chat through the webhook (declarative). Prints req/s,
+# spread over SEND_IDS conversations (default 10,000; wrk with bench/tenants.lua), then all on one
+# conversation (hey), whose appends queue on that conversation's row lock. Prints req/s,
 # p50 and p99 per case and PostgreSQL's ratios to SQLite, all measured in this run.
 # PostgreSQL: $FALLBACK_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); a
 # database of its own is created for the run and dropped on exit.
@@ -16,7 +17,7 @@ DURATION="${1:-10s}"
 CONCURRENCY="${2:-32}"
 SERVER_URL="${FALLBACK_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 # shellcheck source=bench/lib.sh
-. bench/lib.sh hey curl jq awk psql
+. bench/lib.sh hey wrk curl jq awk psql
 
 DB="fallback_bench_$$"
 psql "$SERVER_URL" -Atqc "CREATE DATABASE $DB" >/dev/null
@@ -58,16 +59,23 @@ setup() { # setup HOST: the project `bench` with an intent and the webhook as fa
 SQLITE_KEY="$(setup "$SQLITE")"
 PG_KEY="$(setup "$PG_A")"   # the same project serves on both PostgreSQL nodes
 
-MATCHED='{"send_id":"load","message":"hello"}'
 WEBHOOK='{"send_id":"load","message":"what is the weather like"}'
-# hey_run OUT HOST KEY BODY CONCURRENCY: a run's summary in OUT
-hey_run() {
-  hey -z "$DURATION" -c "$5" -m POST -H "Authorization: Bearer $3" -T application/json -d "$4" \
+SEND_IDS="${SEND_IDS:-10000}"
+echo "bench $SQLITE_KEY" >"$WORK/sqlite.projects"
+echo "bench $PG_KEY" >"$WORK/pg.projects"
+# spread OUT HOST PROJECTS CONNECTIONS: wrk, webhook chats on random send ids among SEND_IDS
+spread() {
+  wrk -t1 -c "$4" -d "$DURATION" -s bench/tenants.lua "http://$2" -- "$3" "$SEND_IDS" | grep '^wrk ' >"$1"
+}
+# one OUT HOST KEY CONNECTIONS: hey, webhook chats all on one send id (one conversation)
+one() {
+  hey -z "$DURATION" -c "$4" -m POST -H "Authorization: Bearer $3" -T application/json -d "$WEBHOOK" \
     "http://$2/v1/projects/bench/chat" >"$1"
 }
-summary() { # summary NAME FILE...: "NAME req/s p50 p99 errors", req/s summed over the files
+# summary NAME FILE...: "NAME req/s p50 p99 errors", req/s summed over the files (wrk or hey output)
+summary() {
   awk -v name="$1" '
-    FNR == 1 { files++ }
+    /^wrk / { rps += $2 / $3; errors += $4; if ($5 > p50) p50 = $5; if ($6 > p99) p99 = $6 }
     /Requests\/sec:/ { rps += $2 }
     /^ *50% in/ { p50 = ($3 * 1000 > p50 ? $3 * 1000 : p50) }
     /^ *99% in/ { p99 = ($3 * 1000 > p99 ? $3 * 1000 : p99) }
@@ -78,37 +86,36 @@ summary() { # summary NAME FILE...: "NAME req/s p50 p99 errors", req/s summed ov
     END { printf "%s %.0f %.2f %.2f %d\n", name, rps, p50, p99, errors }
   ' "${@:2}" >>"$WORK/results"
 }
-for kind in matched webhook; do
-  body="$MATCHED"; [ "$kind" = webhook ] && body="$WEBHOOK"
-  echo "measuring: $kind" >&2
-  hey -n 500 -c "$CONCURRENCY" -m POST -H "Authorization: Bearer $SQLITE_KEY" -T application/json -d "$body" \
-    "http://$SQLITE/v1/projects/bench/chat" >/dev/null
-  hey_run "$WORK/sqlite.out" "$SQLITE" "$SQLITE_KEY" "$body" "$CONCURRENCY"
-  summary "sqlite:$kind" "$WORK/sqlite.out"
-  hey -n 500 -c "$CONCURRENCY" -m POST -H "Authorization: Bearer $PG_KEY" -T application/json -d "$body" \
-    "http://$PG_A/v1/projects/bench/chat" >/dev/null
-  hey_run "$WORK/pg1.out" "$PG_A" "$PG_KEY" "$body" "$CONCURRENCY"
-  summary "pg1:$kind" "$WORK/pg1.out"
-  hey_run "$WORK/pg2a.out" "$PG_A" "$PG_KEY" "$body" "$((CONCURRENCY / 2))" &
-  first="$!"
-  hey_run "$WORK/pg2b.out" "$PG_B" "$PG_KEY" "$body" "$((CONCURRENCY / 2))"
-  wait "$first"
-  summary "pg2:$kind" "$WORK/pg2a.out" "$WORK/pg2b.out"
-done
+HALF=$((CONCURRENCY / 2))
+echo "measuring: $SEND_IDS conversations" >&2
+spread "$WORK/w.out" "$SQLITE" "$WORK/sqlite.projects" "$CONCURRENCY"   # warm-up
+spread "$WORK/s.out" "$SQLITE" "$WORK/sqlite.projects" "$CONCURRENCY"; summary "sqlite:spread" "$WORK/s.out"
+spread "$WORK/w.out" "$PG_A" "$WORK/pg.projects" "$CONCURRENCY"         # warm-up
+spread "$WORK/p1.out" "$PG_A" "$WORK/pg.projects" "$CONCURRENCY"; summary "pg1:spread" "$WORK/p1.out"
+spread "$WORK/p2a.out" "$PG_A" "$WORK/pg.projects" "$HALF" & first="$!"
+spread "$WORK/p2b.out" "$PG_B" "$WORK/pg.projects" "$HALF"; wait "$first"
+summary "pg2:spread" "$WORK/p2a.out" "$WORK/p2b.out"
+echo "measuring: one conversation" >&2
+one "$WORK/s1.out" "$SQLITE" "$SQLITE_KEY" "$CONCURRENCY"; summary "sqlite:one" "$WORK/s1.out"
+one "$WORK/o1.out" "$PG_A" "$PG_KEY" "$CONCURRENCY"; summary "pg1:one" "$WORK/o1.out"
+one "$WORK/o2a.out" "$PG_A" "$PG_KEY" "$HALF" & first="$!"
+one "$WORK/o2b.out" "$PG_B" "$PG_KEY" "$HALF"; wait "$first"
+summary "pg2:one" "$WORK/o2a.out" "$WORK/o2b.out"
 
 echo
-echo "release, loopback, hey -c $CONCURRENCY -z $DURATION; $(nproc) cores; load:$(uptime | sed 's/.*load average://')"
+echo "release, loopback, $CONCURRENCY connections, $DURATION per case; $(nproc) cores; load:$(uptime | sed 's/.*load average://')"
 echo "PostgreSQL $(psql "$SERVER_URL" -Atqc 'SHOW server_version'), on this machine"
 awk '
-  BEGIN { printf "%-40s %9s %9s %9s %8s\n", "case", "req/s", "p50 ms", "p99 ms", "errors" }
+  BEGIN { printf "%-52s %9s %9s %9s %8s\n", "case", "req/s", "p50 ms", "p99 ms", "errors" }
   { split($1, part, ":"); rps[$1] = $2
     label = (part[1] == "sqlite" ? "SQLite, one node" : part[1] == "pg1" ? "PostgreSQL, one node" : "PostgreSQL, two nodes")
-    printf "%-40s %9d %9.2f %9.2f %8d\n", label ", " part[2], $2, $3, $4, $5 }
+    what = (part[2] == "spread" ? "many conversations" : "one conversation")
+    printf "%-52s %9d %9.2f %9.2f %8d\n", label ", " what, $2, $3, $4, $5 }
   END {
     print ""
     for (k = 1; k <= 2; k++) {
-      kind = (k == 1 ? "matched" : "webhook")
-      printf "%-40s one node %.2f, two nodes %.2f\n", "PostgreSQL / SQLite, " kind,
+      kind = (k == 1 ? "spread" : "one")
+      printf "%-52s one node %.2f, two nodes %.2f\n", "PostgreSQL / SQLite, " (k == 1 ? "many conversations" : "one conversation"),
         rps["pg1:" kind] / rps["sqlite:" kind], rps["pg2:" kind] / rps["sqlite:" kind]
     }
   }' "$WORK/results"
