@@ -527,3 +527,46 @@ async fn with_sslmode_require_the_server_certificate_is_verified() {
     let plain: DatabaseUrl = database.url_text().parse().expect("url");
     PgStore::connect(&plain, &key, None, tls()).await.expect("plaintext connects");
 }
+
+#[tokio::test]
+async fn a_turn_for_a_deleted_project_fails_alone_in_its_batch() {
+    use fallback_host::secret_key::SecretKey;
+    use fallback_host::store::{NewProject, PgStore, Store, StoreError, Turn};
+    let Some((_backend, database)) = postgres("turn_fails_alone").await else { return };
+    let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
+    let tls = fallback_host::outbound::tls_client_config(&[]).expect("tls");
+    let (store, _) = PgStore::connect(&database.url, &key, None, tls).await.expect("connect");
+    let store = Arc::new(store);
+    let project = NewProject {
+        id: "here".to_owned(),
+        name: "here".to_owned(),
+        key_hash: "h".to_owned(),
+        match_threshold: 0.5,
+    };
+    store.create_project(project).await.expect("project");
+    let turn = |message: String| Turn {
+        at: "2026-01-01T00:00:00.000Z".to_owned(),
+        message,
+        replies: json!([]),
+        intent: None,
+        fallback: true,
+        outcome: "success".to_owned(),
+    };
+    // Many at once, so they share batches.
+    let mut appends = JoinSet::new();
+    for n in 0..64 {
+        let (store, project) = (store.clone(), if n % 8 == 0 { "gone" } else { "here" });
+        let turn = turn(format!("m{n}"));
+        appends.spawn(async move { (project, store.append_turn(project, "s", turn, 1000).await) });
+    }
+    let (mut kept, mut refused) = (0, 0);
+    while let Some(done) = appends.join_next().await {
+        match done.expect("task") {
+            ("here", Ok(())) => kept += 1,
+            ("gone", Err(StoreError::NotFound(_))) => refused += 1,
+            (project, result) => panic!("{project}: {result:?}"),
+        }
+    }
+    assert_eq!((kept, refused), (56, 8));
+    assert_eq!(store.conversation("here", "s").await.expect("read").expect("turns").len(), 56);
+}

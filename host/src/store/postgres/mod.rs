@@ -8,6 +8,7 @@
 mod dump;
 mod listen;
 mod schema;
+mod turns;
 mod url;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
+use self::turns::{TurnRow, TurnWriter};
 use super::changes::Changes;
 use super::clock::{now, unix_ms};
 use super::codec::{from_json, to_json};
@@ -47,6 +49,7 @@ pub struct PgStore {
     sealer: Arc<Sealer>,
     changes: Arc<Changes>,
     listener: tokio::task::JoinHandle<()>,
+    turns: TurnWriter,
     url: DatabaseUrl,
 }
 
@@ -252,7 +255,8 @@ impl PgStore {
         };
         let changes = Arc::new(Changes::default());
         let listener = tokio::spawn(listen::run(url.config().clone(), tls, Arc::clone(&changes)));
-        Ok((Self { pool, sealer, changes, listener, url: url.clone() }, report))
+        let turns = TurnWriter::start(pool.clone());
+        Ok((Self { pool, sealer, changes, listener, turns, url: url.clone() }, report))
     }
 
     /// Applies pending migrations and returns how many: `fallback-host migrate`.
@@ -827,47 +831,18 @@ impl Store for PgStore {
         turn: Turn,
         max_turns: usize,
     ) -> Result<(), StoreError> {
-        let replies = to_json(&turn.replies, "turn replies")?;
-        let max_turns = i64::try_from(max_turns).unwrap_or(i64::MAX);
-        let now_ms = unix_ms(SystemTime::now());
-        let client = self.client().await?;
-        // One statement, so one implicit transaction and one round trip. The upsert takes the
-        // conversation row's lock: appends to one conversation, from any node, get consecutive
-        // numbers in commit order. A deleted project fails the foreign key: `NotFound`.
-        let statement = pg(client
-            .prepare_cached(
-                "WITH conversation AS ( \
-                     INSERT INTO conversations (project, send_id, last_turn_ms, last_seq) \
-                     VALUES ($1, $2, $3, 1) \
-                     ON CONFLICT (project, send_id) DO UPDATE \
-                     SET last_turn_ms = excluded.last_turn_ms, last_seq = conversations.last_seq + 1 \
-                     RETURNING last_seq), \
-                 appended AS ( \
-                     INSERT INTO turns (project, send_id, seq, at, message, replies, intent, fallback, outcome) \
-                     SELECT $1, $2, last_seq, $4, $5, $6, $7, $8, $9 FROM conversation RETURNING seq) \
-                 DELETE FROM turns WHERE project = $1 AND send_id = $2 \
-                     AND seq <= (SELECT seq FROM appended) - $10",
-            )
-            .await)?;
-        let params: [&(dyn ToSql + Sync); 10] = [
-            &project,
-            &send_id,
-            &now_ms,
-            &turn.at,
-            &turn.message,
-            &replies,
-            &turn.intent,
-            &turn.fallback,
-            &turn.outcome,
-            &max_turns,
-        ];
-        match pg(client.execute(&statement, &params).await) {
-            Ok(_) => Ok(()),
-            Err(error) if sql_state(&error) == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
-                Err(StoreError::NotFound(format!("project {project}")))
-            }
-            Err(error) => Err(error),
-        }
+        let row = TurnRow {
+            project: project.to_owned(),
+            send_id: send_id.to_owned(),
+            replies: to_json(&turn.replies, "turn replies")?,
+            at: turn.at,
+            message: turn.message,
+            intent: turn.intent,
+            fallback: turn.fallback,
+            outcome: turn.outcome,
+            max_turns: i64::try_from(max_turns).unwrap_or(i64::MAX),
+        };
+        self.turns.append(row).await
     }
 
     async fn conversation(&self, project: &str, send_id: &str) -> Result<Option<Vec<Turn>>, StoreError> {
