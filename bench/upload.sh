@@ -93,6 +93,7 @@ done
 
 echo
 echo "upload time at the API, ms; $(nproc) cores; load:$(uptime | sed 's/.*load average://')"
+printf "%-26s %-7s %4s %8s %8s %8s %6s %s\n" kind host n mean median max non-2xx "after/before (mean)"
 awk '
   { key = $1 " " $2; n[key]++; t = $4 * 1000; sum[key] += t; v[key, n[key]] = t
     if ($3 !~ /^2/) bad[key]++; kinds[$2] = 1; hosts[$1] = 1 }
@@ -102,7 +103,6 @@ awk '
     return (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2)
   }
   END {
-    printf "%-26s %-7s %4s %8s %8s %8s %6s %s\n", "kind", "host", "n", "mean", "median", "max", "non-2xx", "after/before (mean)"
     for (k in kinds) for (h in hosts) {
       key = h " " k; if (!n[key]) continue
       max = 0; for (i = 1; i <= n[key]; i++) if (v[key, i] > max) max = v[key, i]
