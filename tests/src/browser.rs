@@ -170,8 +170,7 @@ impl Browser {
 
     /// Ends the session; the driver is killed when dropped.
     pub async fn close(self) {
-        let Self { client, .. } = self;
-        let _ = client.close().await;
+        let _ = self.client.clone().close().await;
     }
 }
 
