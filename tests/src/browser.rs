@@ -155,6 +155,15 @@ impl Browser {
         self.client.execute(source, vec![]).await.unwrap_or_else(|e| panic!("script {source}: {e}"))
     }
 
+    /// Scrolls `css` to the top of the viewport, so a screenshot shows it.
+    pub async fn scroll_to(&self, css: &str) {
+        self.find(css).await;
+        self.client
+            .execute("document.querySelector(arguments[0]).scrollIntoView({block: 'start'})", vec![json!(css)])
+            .await
+            .unwrap_or_else(|e| panic!("scroll to {css}: {e}"));
+    }
+
     /// Saves the page as `target/console-screenshots/<name>.png`: the run's artifact.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));

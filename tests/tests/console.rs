@@ -101,10 +101,11 @@ async fn the_seeds_flow_with_the_mouse_answers_in_the_chat_tester() {
     assert_eq!(url, format!("{}?input={{latest_message}}&chatId={{send_id}}", upstream.url("/chat")));
     browser.screenshot("seed-2-webhook-editor").await;
     use_as_fallback(&browser, "seed", "answers").await;
+    browser.screenshot("seed-3-overview").await;
 
     let log = chat(&browser, "seed", "conv-1", "what is the weather", "echo: what is the weather").await;
     assert!(log.contains("fallback, success"), "{log}");
-    browser.screenshot("seed-3-chat-tester-1280").await;
+    browser.screenshot("seed-4-chat-tester-1280").await;
     let requests = upstream.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].query_param("input").as_deref(), Some("what is the weather"));
@@ -120,13 +121,13 @@ async fn the_seeds_flow_with_the_mouse_answers_in_the_chat_tester() {
         .script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
         .await;
     assert!(overflow.as_i64().unwrap_or(1) <= 0, "the chat tester scrolls sideways at 390 px: {overflow}");
-    browser.screenshot("seed-4-chat-tester-390").await;
+    browser.screenshot("seed-5-chat-tester-390").await;
     open_webhook(&browser, "seed", "answers").await;
     let overflow = browser
         .script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
         .await;
     assert!(overflow.as_i64().unwrap_or(1) <= 0, "the editor scrolls sideways at 390 px: {overflow}");
-    browser.screenshot("seed-5-webhook-editor-390").await;
+    browser.screenshot("seed-6-webhook-editor-390").await;
     browser.close().await;
 }
 
@@ -151,7 +152,10 @@ async fn a_refused_webhook_shows_each_field_error_next_to_its_field() {
     let invalid = browser.script("return document.getElementById('wh-url').getAttribute('aria-invalid')").await;
     assert_eq!(invalid, "true");
     assert_eq!(browser.text("#err-failure").await, "", "an untouched field has no error");
+    browser.scroll_to("#err-url").await;
     browser.screenshot("errors-1-field-errors").await;
+    browser.scroll_to("#err-success").await;
+    browser.screenshot("errors-2-field-errors-below").await;
 
     // Nothing was stored.
     let (status, _) = host.call("GET", "/v1/projects/errs/webhooks/bad", Some(&key), None).await;
@@ -189,6 +193,7 @@ async fn a_plugin_upload_changes_the_answer_and_an_older_version_brings_it_back(
     browser.wait_text("#plugin-status", "Version 2 uploaded").await;
     let trace = run_test_console(&browser, "three", "conv-9").await;
     assert!(trace.contains("Outcome: failure") && trace.contains("Failed at plugin"), "{trace}");
+    browser.scroll_to("#plugin-panel").await;
     browser.screenshot("plugins-1-bad-version").await;
 
     // Back to version 1, from the list.
@@ -196,6 +201,7 @@ async fn a_plugin_upload_changes_the_answer_and_an_older_version_brings_it_back(
     browser.wait_text("#plugin-status", "Version 1 is active").await;
     let trace = run_test_console(&browser, "four", "conv-9").await;
     assert!(trace.contains("Outcome: success") && trace.contains("conv-9"), "{trace}");
+    browser.scroll_to("#test-form").await;
     browser.screenshot("plugins-2-rolled-back").await;
     chat(&browser, "plug", "conv-10", "five", "conv-10").await;
 
@@ -204,9 +210,38 @@ async fn a_plugin_upload_changes_the_answer_and_an_older_version_brings_it_back(
     let picker = browser.find("#plugin-file").await;
     picker.send_keys(wasm::OTHER_WORLD).await.expect("choose other-world");
     let refusal = browser.wait_text("#plugin-status", "Upload refused").await;
+    browser.scroll_to("#plugin-panel").await;
     browser.screenshot("plugins-3-refused").await;
     let (_, versions) = host.call("GET", "/v1/projects/plug/webhooks/answers/plugin", Some(&key), None).await;
     assert_eq!(versions["versions"].as_array().map(Vec::len), Some(2), "{refusal}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_quick_reply_button_sends_its_payload() {
+    let Some(browser) = Browser::start("quick_replies").await else { return };
+    let upstream = Upstream::start().await;
+    let host = TestHost::start().await;
+    let key = host.create_project("sizes").await;
+    sign_in_with_key(&browser, &host, &key).await;
+    create_seed_webhook(&browser, "sizes", &upstream.url("/options")).await;
+    let picker = browser.find("#plugin-file").await;
+    picker.send_keys(wasm::QUICK_REPLIES).await.expect("choose quick-replies");
+    browser.wait_text("#plugin-status", "Version 1 uploaded").await;
+    use_as_fallback(&browser, "sizes", "sizes").await;
+
+    chat(&browser, "sizes", "q-1", "a coffee please", "Which size?").await;
+    assert_eq!(browser.text(".quick-reply[data-payload='size-large']").await, "Large");
+    browser.screenshot("quick-replies-1-buttons").await;
+    browser.click(".quick-reply[data-payload='size-large']").await;
+    browser.wait_text("#chat-log .bubble.user:nth-of-type(3)", "size-large").await;
+    let start = std::time::Instant::now();
+    while upstream.count() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let requests = upstream.requests();
+    assert_eq!(requests.last().and_then(|r| r.query_param("input")).as_deref(), Some("size-large"));
+    browser.screenshot("quick-replies-2-payload-sent").await;
     browser.close().await;
 }
 
@@ -228,6 +263,7 @@ async fn the_test_console_marks_the_failing_stage_with_its_code() {
     assert_eq!(stage.as_deref(), Some("upstream"));
     // The request sent and the upstream's status are shown above it.
     assert!(trace.contains("GET http://") && trace.contains("Status 500"), "{trace}");
+    browser.scroll_to("#test-form").await;
     browser.screenshot("trace-1-failing-upstream").await;
     browser.close().await;
 }
@@ -253,6 +289,7 @@ async fn markup_in_an_upstream_answer_shows_as_text_and_runs_nothing() {
     let trace = run_test_console(&browser, markup, "x-2").await;
     assert!(trace.contains(&format!("echo: {markup}")), "{trace}");
     assert_eq!(browser.count("#trace img").await, 0);
+    browser.scroll_to("#trace").await;
     assert!(browser.client.get_alert_text().await.is_err(), "an alert opened");
     browser.screenshot("markup-2-trace-as-text").await;
     browser.close().await;
