@@ -52,6 +52,11 @@ function thresholdCard(project, threshold) {
   return form;
 }
 
+function describeFallback(fallback) {
+  if (!fallback) return 'Now: none (a message no intent matches gets no answer).';
+  return 'webhook' in fallback ? `Now: the webhook ${fallback.webhook}.` : `Now: the text “${fallback.text}”.`;
+}
+
 function fallbackCard(project, fallback, webhooks) {
   const useWebhook = h('input', { type: 'radio', name: 'fallback-kind', id: 'fallback-kind-webhook', value: 'webhook', checked: !fallback || 'webhook' in fallback });
   const useText = h('input', { type: 'radio', name: 'fallback-kind', id: 'fallback-kind-text', value: 'text', checked: Boolean(fallback && 'text' in fallback) });
@@ -62,16 +67,12 @@ function fallbackCard(project, fallback, webhooks) {
   );
   const text = h('textarea', { id: 'fallback-text', rows: '2', maxlength: '4000', value: fallback && fallback.text ? fallback.text : '' });
   const status = h('p', { id: 'fallback-status', role: 'status' });
-  const current = fallback
-    ? 'webhook' in fallback
-      ? `Now: the webhook ${fallback.webhook}.`
-      : `Now: the text “${fallback.text}”.`
-    : 'Now: none (a message no intent matches gets no answer).';
+  const currentLine = h('p', { id: 'fallback-current' }, describeFallback(fallback));
   const form = h(
     'form',
     { class: 'card', id: 'fallback-form', 'aria-labelledby': 'fallback-title' },
     h('h2', { id: 'fallback-title' }, 'Fallback'),
-    h('p', { id: 'fallback-current' }, current),
+    currentLine,
     h(
       'fieldset',
       {},
@@ -90,6 +91,7 @@ function fallbackCard(project, fallback, webhooks) {
     try {
       const saved = await call('PUT', projectPath(project, '/fallback'), body);
       notice(status, 'ok', 'webhook' in saved ? `Fallback saved: the webhook ${saved.webhook}.` : 'Fallback saved: the text.');
+      currentLine.textContent = describeFallback(saved);
     } catch (error) {
       notice(status, 'error', error.message);
     }

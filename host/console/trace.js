@@ -16,10 +16,10 @@ const STAGES = [
 
 const ms = (value) => (typeof value === 'number' ? `${value.toFixed(1)} ms` : '');
 
-function pairs(entries) {
+function pairs(title, entries) {
   const list = entries.filter(([, v]) => v !== undefined);
-  if (!list.length) return h('p', { class: 'muted' }, 'none');
-  return h('dl', { class: 'pairs' }, list.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
+  if (!list.length) return h('p', { class: 'muted' }, `${title}: none`);
+  return [h('p', { class: 'pairs-title' }, `${title}:`), h('dl', { class: 'pairs' }, list.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]))];
 }
 
 function block(text) {
@@ -31,17 +31,20 @@ export function renderTrace(trace) {
   const failed = trace.error ? trace.error.stage : null;
   const timings = trace.timings_ms || {};
   const steps = [];
-  for (const [stage, title] of STAGES) {
+  const failedAt = STAGES.findIndex(([stage]) => stage === failed);
+  for (const [index, [stage, title]] of STAGES.entries()) {
+    // Nothing after the failing stage ran.
+    if (failedAt >= 0 && index > failedAt) break;
     let content = null;
     if (stage === 'request' && trace.request) {
       const r = trace.request;
-      content = [h('p', {}, h('code', {}, `${r.method} ${r.url}`)), pairs(Object.entries(r.headers || {})), r.body ? block(r.body) : null];
+      content = [h('p', {}, h('code', {}, `${r.method} ${r.url}`)), pairs('Headers', Object.entries(r.headers || {})), r.body ? block(r.body) : null];
     } else if (stage === 'upstream' && trace.upstream) {
       const u = trace.upstream;
-      content = [h('p', {}, `Status ${u.status}`), pairs(u.headers || []), block(u.body), u.body_truncated ? h('p', { class: 'muted' }, 'Body cut for the console.') : null];
+      content = [h('p', {}, `Status ${u.status}`), pairs('Headers', u.headers || []), block(u.body), u.body_truncated ? h('p', { class: 'muted' }, 'Body cut for the console.') : null];
     } else if (stage === 'mapping' && (trace.upstream || failed === 'mapping')) {
       content = [
-        pairs(Object.entries(trace.variables || {})),
+        pairs('Variables', Object.entries(trace.variables || {})),
         trace.missing_variables && trace.missing_variables.length ? h('p', {}, 'Not found: ', trace.missing_variables.join(', ')) : null,
       ];
     } else if (stage === 'plugin' && trace.plugin) {

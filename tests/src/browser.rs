@@ -159,7 +159,10 @@ impl Browser {
     pub async fn scroll_to(&self, css: &str) {
         self.find(css).await;
         self.client
-            .execute("document.querySelector(arguments[0]).scrollIntoView({block: 'start'})", vec![json!(css)])
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'})",
+                vec![json!(css)],
+            )
             .await
             .unwrap_or_else(|e| panic!("scroll to {css}: {e}"));
     }

@@ -149,7 +149,8 @@ async fn a_refused_webhook_shows_each_field_error_next_to_its_field() {
     assert!(url_error.contains("ftp"), "{url_error}");
     browser.wait_text("#err-timeout_ms", "timeout_ms:").await;
     browser.wait_text("#err-success", "response.success:").await;
-    let invalid = browser.script("return document.getElementById('wh-url').getAttribute('aria-invalid')").await;
+    let invalid =
+        browser.script("return document.getElementById('wh-url').getAttribute('aria-invalid')").await;
     assert_eq!(invalid, "true");
     assert_eq!(browser.text("#err-failure").await, "", "an untouched field has no error");
     browser.scroll_to("#err-url").await;
@@ -329,9 +330,16 @@ async fn console_responses_carry_a_strict_policy_and_revalidate() {
         let headers = response.headers();
         let csp = headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
         assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
-        assert!(csp.contains("connect-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("connect-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
         assert!(!csp.contains("unsafe"), "{path}: {csp}");
-        assert_eq!(headers.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]), "{path}");
+        assert_eq!(
+            headers.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path}"
+        );
     }
     let page = host.client.get(host.url("/console")).send().await.expect("request");
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
