@@ -38,8 +38,12 @@ export async function renderChat(page, project) {
     return answer.intent ? `intent ${answer.intent}` : answer.fallback ? `fallback, ${answer.outcome}` : answer.outcome;
   }
 
+  // A history load still in flight must not wipe what was sent since it started.
+  let generation = 0;
+
   async function send(text) {
     if (!text.trim()) return;
+    generation += 1;
     const id = sendId.value.trim();
     status.textContent = '';
     log.append(userBubble(text));
@@ -58,10 +62,14 @@ export async function renderChat(page, project) {
     const id = sendId.value.trim();
     sessionStorage.setItem('fallback-console-send-id', id);
     status.textContent = '';
+    generation += 1;
+    const mine = generation;
     try {
       const conversation = await call('GET', projectPath(project, `/conversations/${seg(id)}`));
+      if (mine !== generation) return;
       fill(log, conversation.turns.map((turn) => [userBubble(turn.message), botBubbles(Array.isArray(turn.replies) ? turn.replies : [], describe(turn))]));
     } catch (error) {
+      if (mine !== generation) return;
       fill(log);
       if (error instanceof ApiError && error.status === 404) notice(status, 'info', `No conversation yet on ${id}.`);
       else notice(status, 'error', error.message);

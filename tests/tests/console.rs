@@ -219,6 +219,62 @@ async fn a_plugin_upload_changes_the_answer_and_an_older_version_brings_it_back(
 }
 
 #[tokio::test]
+async fn intents_secrets_and_a_text_fallback_from_the_overview() {
+    let Some(browser) = Browser::start("overview").await else { return };
+    let host = TestHost::start().await;
+    let key = host.create_project("shop").await;
+    sign_in_with_key(&browser, &host, &key).await;
+
+    browser.click("#fallback-kind-text").await;
+    browser.fill("#fallback-text", "No idea, sorry.").await;
+    browser.click("#fallback-save").await;
+    browser.wait_text("#fallback-current", "No idea, sorry.").await;
+
+    browser.fill("#intent-id", "hours").await;
+    browser.fill("#intent-examples", "when are you open\nopening hours").await;
+    browser.fill("#intent-responses", "From 9 to 5.").await;
+    browser.click("#intent-save").await;
+    browser.wait_text("#intent-list", "From 9 to 5.").await;
+    browser.screenshot("overview-1-intent").await;
+    chat(&browser, "shop", "o-1", "when are you open", "From 9 to 5.").await;
+    browser.wait_text("#chat-log", "intent hours").await;
+    chat(&browser, "shop", "o-1", "do you sell bicycles", "No idea, sorry.").await;
+
+    // Edited, then deleted.
+    browser.click("#nav a[href='#/p/shop']").await;
+    browser.click("[data-intent='hours'] .actions button").await;
+    browser.fill("#intent-responses", "From 8 to 6.").await;
+    browser.click("#intent-save").await;
+    browser.wait_text("#intent-list", "From 8 to 6.").await;
+    chat(&browser, "shop", "o-2", "opening hours", "From 8 to 6.").await;
+    browser.click("#nav a[href='#/p/shop']").await;
+    browser.click("[data-intent='hours'] .actions button.danger").await;
+    browser.client.accept_alert().await.expect("confirm the deletion");
+    browser.wait_text("#intent-list", "No intent").await;
+
+    // A secret: set, listed by name only, inserted into a URL by name, deleted.
+    browser.fill("#secret-name", "api_key").await;
+    browser.fill("#secret-value", "s3cr3t-value").await;
+    browser.click("#secret-save").await;
+    browser.wait_text("#secret-list", "api_key").await;
+    let page = browser.script("return document.body.textContent").await;
+    assert!(!page.as_str().unwrap_or("").contains("s3cr3t-value"), "a secret's value is shown");
+    browser.scroll_to("#secrets-title").await;
+    browser.screenshot("overview-2-secret").await;
+    browser.click("#new-webhook").await;
+    browser.fill("#wh-url", "https://example.com/a?key=").await;
+    browser.select("#insert-secret-name", "api_key").await;
+    browser.click("#insert-secret").await;
+    let url = browser.script("return document.getElementById('wh-url').value").await;
+    assert_eq!(url, "https://example.com/a?key={secret.api_key}");
+    browser.click("#nav a[href='#/p/shop']").await;
+    browser.click("#secret-list button.danger").await;
+    browser.client.accept_alert().await.expect("confirm the deletion");
+    browser.wait_text("#secret-list", "No secret").await;
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn a_quick_reply_button_sends_its_payload() {
     let Some(browser) = Browser::start("quick_replies").await else { return };
     let upstream = Upstream::start().await;
