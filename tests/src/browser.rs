@@ -2,6 +2,7 @@
 //! `chromedriver` (WebDriver) with fantoccini. Missing either, a test is skipped with the reason,
 //! or fails when `CI` is set (`.ci/run` installs both).
 
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +30,7 @@ pub struct Browser {
 
 fn find(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
     candidates.iter().map(PathBuf::from).find(|path| path.is_file())
 }
@@ -44,7 +45,8 @@ impl Browser {
             let reason = "chromium or chromedriver not found (Debian: apt-get install -y chromium chromium-driver; \
                           or set FALLBACK_CHROMIUM and FALLBACK_CHROMEDRIVER)";
             assert!(std::env::var_os("CI").is_none(), "{test}: {reason}");
-            eprintln!("{test}: skipped: {reason}");
+            // Straight to stderr, past the test harness's capture, so a passing run says it.
+            let _ = writeln!(std::io::stderr(), "{test}: skipped: {reason}");
             return None;
         };
         let turn = TURN.lock().await;

@@ -282,8 +282,23 @@ async fn a_quick_reply_button_sends_its_payload() {
     let key = host.create_project("sizes").await;
     sign_in_with_key(&browser, &host, &key).await;
     create_seed_webhook(&browser, "sizes", &upstream.url("/options")).await;
-    let picker = browser.find("#plugin-file").await;
-    picker.send_keys(wasm::QUICK_REPLIES).await.expect("choose quick-replies");
+    // Dropped on the panel, as a file dragged from the desktop (WebDriver cannot drag from
+    // outside the page, so the drop event carries the file's bytes).
+    let bytes = serde_json::json!(wasm::read(wasm::QUICK_REPLIES));
+    browser
+        .client
+        .execute(
+            "const file = new File([new Uint8Array(arguments[0])], 'quick_replies.wasm', {type: 'application/wasm'});
+             const data = new DataTransfer();
+             data.items.add(file);
+             const zone = document.getElementById('plugin-drop');
+             zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+             zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+             return null;",
+            vec![bytes],
+        )
+        .await
+        .expect("drop the plugin");
     browser.wait_text("#plugin-status", "Version 1 uploaded").await;
     use_as_fallback(&browser, "sizes", "sizes").await;
 
