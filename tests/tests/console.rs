@@ -132,6 +132,45 @@ async fn the_seeds_flow_with_the_mouse_answers_in_the_chat_tester() {
 }
 
 #[tokio::test]
+async fn the_operator_rotates_a_key_and_deletes_a_project() {
+    let Some(browser) = Browser::start("operator").await else { return };
+    let host = TestHost::start().await;
+    let old_key = host.create_project("alpha").await;
+    host.create_project("beta").await;
+
+    browser.goto(&host.url("/console")).await;
+    browser.fill("#signin-token", ADMIN_TOKEN).await;
+    browser.click("#signin-token-submit").await;
+    browser.wait_text("#project-list", "beta").await;
+
+    browser.click("tr[data-project='alpha'] button.rotate").await;
+    browser.client.accept_alert().await.expect("confirm the rotation");
+    let new_key = browser.wait_text("#new-key", "fbk_alpha.").await;
+    assert_ne!(new_key.trim(), old_key);
+    let (status, _) = host.call("GET", "/v1/projects/alpha", Some(&old_key), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old key still works");
+    let (status, _) = host.call("GET", "/v1/projects/alpha", Some(new_key.trim()), None).await;
+    assert_eq!(status, StatusCode::OK);
+    browser.screenshot("operator-1-rotated").await;
+
+    browser.click("tr[data-project='beta'] button.delete").await;
+    browser.client.accept_alert().await.expect("confirm the deletion");
+    browser.wait_text("#projects-status", "Project beta deleted").await;
+    assert_eq!(browser.count("tr[data-project='beta']").await, 0);
+    let (status, _) = host.call("GET", "/v1/projects/beta", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The operator opens a project's pages with the same token.
+    browser.click("tr[data-project='alpha'] a").await;
+    browser.find("#fallback-form").await;
+    browser.set_width(390, 844).await;
+    browser.click("#nav a[href='#/projects']").await;
+    browser.wait_text("#project-list", "alpha").await;
+    browser.screenshot("operator-2-projects-390").await;
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn a_refused_webhook_shows_each_field_error_next_to_its_field() {
     let Some(browser) = Browser::start("field_errors").await else { return };
     let host = TestHost::start().await;
@@ -378,7 +417,13 @@ async fn a_refused_key_returns_to_sign_in_with_a_message() {
     browser.click("#signin-key-submit").await;
     browser.wait_text("#signin-key-status", "not valid").await;
 
-    sign_in_with_key(&browser, &host, &key).await;
+    // Keyboard only: the key field has the focus, Enter submits.
+    browser.goto(&host.url("/console")).await;
+    let focused = browser.script("return document.activeElement.id").await;
+    assert_eq!(focused, "signin-key");
+    let field = browser.find("#signin-key").await;
+    field.send_keys(&format!("{key}\u{E007}")).await.expect("type the key and Enter");
+    browser.find("#fallback-form").await;
     let stored = browser.script("return document.cookie").await;
     assert_eq!(stored, "", "the key must not be a cookie");
     // The operator rotates the key while the bot builder works: their next action is refused.
