@@ -85,10 +85,14 @@ chat plugin:webhook "$PLUGIN_KEY" "$CHAT_FALLBACK"
 
 # Uploads of json-reply at the API, end to end, to a webhook no chat uses: the same bytes each
 # time (the host has compiled them already), then each with a distinct 16-byte custom section
-# appended (a new digest, so a fresh validation and compile each time).
+# appended (a new digest, so a fresh validation and compile each time), UPLOAD_GAP seconds apart
+# so each finds the host idle: an upload is answered on baseline code and its optimized code is
+# compiled after it (~0.4 s of CPU); back to back, uploads queue behind those compiles, which
+# bench/upload.sh measures.
 api PUT /projects/plugin/webhooks/uploads "$PLUGIN_KEY" "$(webhook '{"field":"message"}')" >/dev/null
 for _ in $(seq 1 "$UPLOADS"); do upload plugin uploads "$PLUGIN_KEY"; done >"$WORK/uploads-same"
 for i in $(seq 1 "$UPLOADS"); do
+  sleep "${UPLOAD_GAP:-1}"
   { cat "$WASM"; printf '\x00\x16\x05bench%016d' "$i$RANDOM"; } >"$WORK/fresh.wasm"
   upload plugin uploads "$PLUGIN_KEY" "$WORK/fresh.wasm"
 done >"$WORK/uploads-fresh"

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `demo`, `plugin check`, `plugin run`. Parses, sets up logging and
+//! The command line: `serve`, `demo`, `migrate`, `db copy`, `plugin check`, `plugin run`. Parses, sets up logging and
 //! hands over to the library; errors are printed with their causes and exit 1.
 
 use std::net::SocketAddr;
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::db_cmd::DbCommand;
 use crate::plugin_cmd::PluginCommand;
 
 #[derive(Debug, Parser)]
@@ -19,7 +20,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the host: the HTTP API with its embedded SQLite store.
+    /// Run the host: the HTTP API on SQLite in the data dir, or on PostgreSQL (database_url).
     #[command(long_about = SERVE_ABOUT)]
     Serve {
         /// Address to listen on [default: 127.0.0.1:8080].
@@ -41,13 +42,27 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Apply the store's pending schema migrations and exit (serve also applies them at start).
+    Migrate {
+        /// Where the SQLite database lives, when no database_url is set [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A TOML file of settings; every key can also be set as FALLBACK_<KEY>.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Operate on stores: copy one into another.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Check or try a plugin offline: the plugin author's local loop.
     #[command(subcommand)]
     Plugin(PluginCommand),
 }
 
 /// `serve --help`: what an operator needs to know about the secret key, including rotation.
-const SERVE_ABOUT: &str = "Run the host: the HTTP API with its embedded SQLite store.
+const SERVE_ABOUT: &str = "Run the host: the HTTP API with its embedded SQLite store, or on
+PostgreSQL when FALLBACK_DATABASE_URL (config key database_url) is set: then any number of nodes
+share the database, and each needs the same FALLBACK_SECRET_KEY and FALLBACK_ADMIN_TOKEN.
 
 Project secrets are sealed at rest (XChaCha20-Poly1305) under the secret key: FALLBACK_SECRET_KEY
 (64 hex digits or base64 of 32 bytes, e.g. from `openssl rand -hex 32`) or, when it is unset, the
@@ -65,6 +80,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { listen, data_dir, config } => serve(listen, data_dir, config),
         Command::Demo { listen, data_dir } => demo(listen, data_dir),
+        Command::Migrate { data_dir, config } => migrate(data_dir, config),
+        Command::Db(command) => db(command),
         Command::Plugin(command) => return crate::plugin_cmd::execute(command),
     };
     match result {
@@ -105,6 +122,19 @@ fn demo(listen: Option<SocketAddr>, data_dir: Option<PathBuf>) -> anyhow::Result
     }
     config.plugin_compile_worker = compile_worker();
     runtime()?.block_on(crate::demo::run(config, data_dir))
+}
+
+fn migrate(data_dir: Option<PathBuf>, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut config = Config::load(config_file.as_deref(), |name| std::env::var(name).ok())?;
+    if let Some(data_dir) = data_dir {
+        config.data_dir = data_dir;
+    }
+    runtime()?.block_on(crate::db_cmd::migrate(&config))
+}
+
+fn db(command: DbCommand) -> anyhow::Result<()> {
+    let config = Config::load(None, |name| std::env::var(name).ok())?;
+    runtime()?.block_on(crate::db_cmd::execute(command, &config))
 }
 
 /// This very executable compiles uploads as a child process (`plugin compile-worker`), so

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret_key::SecretKey;
+use crate::store::DatabaseUrl;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -38,6 +39,8 @@ pub struct Config {
     /// `FALLBACK_SECRET_KEY_PREVIOUS`: during a key rotation, the key the secrets were sealed
     /// with; at start every secret it opens is re-sealed under `secret_key`.
     pub secret_key_previous: Option<SecretKey>,
+    /// `FALLBACK_DATABASE_URL`: PostgreSQL shared by every node; unset, SQLite in the data dir.
+    pub database_url: Option<DatabaseUrl>,
 }
 
 /// Written by hand so that the admin token never reaches a log or a panic message.
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Config {
             .field("plugin_compile_worker", &self.plugin_compile_worker)
             .field("secret_key", &self.secret_key)
             .field("secret_key_previous", &self.secret_key_previous)
+            .field("database_url", &self.database_url)
             .finish()
     }
 }
@@ -69,6 +73,7 @@ impl Default for Config {
             plugin_compile_worker: None,
             secret_key: None,
             secret_key_previous: None,
+            database_url: None,
         }
     }
 }
@@ -293,6 +298,7 @@ pub struct FileConfig {
     pub conversation_sweep_interval_ms: Option<u64>,
     pub secret_key: Option<SecretKey>,
     pub secret_key_previous: Option<SecretKey>,
+    pub database_url: Option<DatabaseUrl>,
 }
 
 impl Config {
@@ -403,6 +409,15 @@ impl FileConfig {
                 })?);
             }
         }
+        // By hand too: the generic error would echo a URL that may hold a password.
+        if let Some(text) = env("FALLBACK_DATABASE_URL").filter(|text| !text.trim().is_empty()) {
+            self.database_url =
+                Some(text.parse().map_err(|problem: crate::store::DatabaseUrlError| ConfigError::Env {
+                    name: "FALLBACK_DATABASE_URL".to_string(),
+                    value: "<redacted>".to_string(),
+                    problem: problem.to_string(),
+                })?);
+        }
         if let Some(token) = env("FALLBACK_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()) {
             self.admin_token = Some(token.trim().to_string());
         }
@@ -484,6 +499,7 @@ impl FileConfig {
             plugin_compile_worker: None,
             secret_key: self.secret_key,
             secret_key_previous: self.secret_key_previous,
+            database_url: self.database_url,
         })
     }
 }
@@ -641,6 +657,32 @@ mod tests {
         .expect_err("refused");
         let text = error.to_string();
         assert!(text.contains("FALLBACK_SECRET_KEY_PREVIOUS") && !text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn the_database_url_comes_from_the_environment_or_the_file_and_never_shows_its_password() {
+        let url = "postgres://app:hunter2@db.internal:5432/fallback";
+        let config = Config::load(None, |name| (name == "FALLBACK_DATABASE_URL").then(|| url.to_string()))
+            .expect("loads");
+        let loaded = config.database_url.clone().expect("set");
+        assert_eq!(loaded.database(), Some("fallback"));
+        assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
+        let error = Config::load(None, |name| {
+            (name == "FALLBACK_DATABASE_URL").then(|| "postgres://app:hunter2@db:port/x".to_string())
+        })
+        .expect_err("refused");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, format!("database_url = \"{url}\"\n")).expect("config file");
+        let config = Config::load(Some(&file), |_| None).expect("loads");
+        assert_eq!(
+            config.database_url.and_then(|url| url.database().map(str::to_owned)).as_deref(),
+            Some("fallback")
+        );
+        // Unset: SQLite in the data dir.
+        assert!(Config::load(None, |_| None).expect("loads").database_url.is_none());
     }
 
     #[test]

@@ -163,6 +163,8 @@ fn print_instructions(address: SocketAddr, key: &str, admin: Option<&str>) {
         println!("Admin token (shown once): {admin}\n");
     }
     println!("Project `{PROJECT}` key: {key}\n");
+    println!("The console (sign in with the project key above, or the admin token):");
+    println!("  http://{address}/console\n");
     println!("An intent match (no webhook call):");
     println!(
         "  curl -s {base}/chat -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n    -d '{{\"send_id\":\"alice\",\"message\":\"Hello!\"}}'\n"

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::TrustAnchor;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
@@ -21,11 +22,12 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbound::{
     CaFileError, ClientOptions, NetworkPolicy, OutboundClient, OutboundError, PolicyError, load_ca_file,
+    tls_client_config,
 };
 use crate::pipeline::Pipeline;
 use crate::plugin::{CallLimits, CompileBounds, PluginError, PluginRuntime, RuntimeOptions, StructureLimits};
 use crate::secret_key::{KeySource, SecretKeyError, load_or_create_secret_key};
-use crate::store::{SealError, SqliteStore, StoreError};
+use crate::store::{DatabaseUrl, PgStore, SealError, SharedStore, SqliteStore, StoreError};
 use crate::webhook::ValidationLimits;
 
 /// Why the host could not start or stopped serving.
@@ -33,6 +35,18 @@ use crate::webhook::ValidationLimits;
 pub enum ServerError {
     #[error("cannot open the store")]
     Store(#[from] StoreError),
+    #[error("cannot open the database {url}")]
+    Database {
+        url: DatabaseUrl,
+        #[source]
+        cause: StoreError,
+    },
+    /// Nodes sharing a database must agree on these; one generated on a node's disk would not
+    /// be shared.
+    #[error(
+        "with FALLBACK_DATABASE_URL set, every node needs the same {0}: set it in the environment or the config file"
+    )]
+    SharedSetting(&'static str),
     #[error("cannot set up the admin token")]
     Auth(#[from] AuthError),
     #[error("cannot start the plugin runtime")]
@@ -90,7 +104,7 @@ impl Host {
             }
             None => Vec::new(),
         };
-        let store = Arc::new(open_store(&config)?);
+        let store = open_store(&config, &extra_roots).await?;
         let (admin, generated_admin_token) =
             load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
         let metrics = Arc::new(Metrics::default());
@@ -171,9 +185,38 @@ fn runtime_options(config: &Config, metrics: Arc<Metrics>) -> RuntimeOptions {
     }
 }
 
-/// Opens the store with the secret key in force, sealing legacy plaintext secrets and finishing
-/// a key rotation; a key that opens no stored secret stops the start with what to do about it.
-fn open_store(config: &Config) -> Result<SqliteStore, ServerError> {
+/// The configured backend: PostgreSQL when `database_url` is set, else SQLite in the data dir.
+async fn open_store(
+    config: &Config,
+    extra_roots: &[TrustAnchor<'static>],
+) -> Result<SharedStore, ServerError> {
+    let Some(url) = &config.database_url else {
+        return Ok(Arc::new(open_sqlite(config)?));
+    };
+    let key = config.secret_key.as_ref().ok_or(ServerError::SharedSetting("FALLBACK_SECRET_KEY"))?;
+    if config.admin_token.is_none() {
+        return Err(ServerError::SharedSetting("FALLBACK_ADMIN_TOKEN"));
+    }
+    let tls = tls_client_config(extra_roots).map_err(|cause| OutboundError::TlsSetup { cause })?;
+    match PgStore::connect(url, key, config.secret_key_previous.as_ref(), tls).await {
+        Ok((store, report)) => {
+            if report.rotated > 0 {
+                tracing::info!(rotated = report.rotated, "project secrets re-sealed");
+            }
+            tracing::info!(database = %url, "store: PostgreSQL");
+            Ok(Arc::new(store))
+        }
+        Err(StoreError::Secret(cause @ SealError::Unreadable { .. })) => {
+            Err(ServerError::WrongSecretKey { from: KeySource::Configured, cause })
+        }
+        Err(cause) => Err(ServerError::Database { url: url.clone(), cause }),
+    }
+}
+
+/// Opens the SQLite store with the secret key in force, sealing legacy plaintext secrets and
+/// finishing a key rotation; a key that opens no stored secret stops the start with what to do
+/// about it.
+fn open_sqlite(config: &Config) -> Result<SqliteStore, ServerError> {
     let (key, source) = load_or_create_secret_key(&config.data_dir, config.secret_key.as_ref())?;
     match SqliteStore::open_sealed(&config.data_dir, &key, config.secret_key_previous.as_ref()) {
         Ok((store, report)) => {

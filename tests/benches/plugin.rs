@@ -1,7 +1,8 @@
 //! What a plugin costs per webhook execution, on a small JSON response (json-reply plugin):
 //! (a) a fresh instance + extract + format through `PluginRuntime::run`, as the host does;
 //! (b) extract + format on one reused instance, the floor without instantiation;
-//! (c) the same logic in native Rust (parse, look the field up), the floor without wasm.
+//! (c) the same logic in native Rust (parse, look the field up), the floor without wasm;
+//! (d) as (a) on baseline (Winch) code, what a fresh upload runs until its optimized code is in.
 //!
 //! `cargo bench -p fallback-tests --bench plugin -- --warm-up-time 1 --measurement-time 3`
 
@@ -9,7 +10,7 @@ use std::collections::BTreeMap;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fallback_host::model::{PluginContext, UpstreamResponse};
-use fallback_host::plugin::{CallLimits, PluginCall, PluginRuntime, RuntimeOptions};
+use fallback_host::plugin::{CallLimits, CompileBounds, PluginCall, PluginRuntime, RuntimeOptions, Tier};
 use fallback_tests::wasm;
 
 const BODY: &str =
@@ -60,6 +61,18 @@ fn plugin(c: &mut Criterion) {
     let input = call();
     group.bench_function("native serde_json", |b| {
         b.iter(|| native(std::hint::black_box(&input.response.body)).expect("ok"))
+    });
+
+    // With a compile worker an upload is compiled to baseline code first; the plugin held here
+    // keeps running that code after its optimized code replaces it in the runtime's cache.
+    let compile =
+        CompileBounds { worker: Some(fallback_tests::host::compile_worker()), ..CompileBounds::default() };
+    let tiered =
+        PluginRuntime::new(RuntimeOptions { compile, ..RuntimeOptions::default() }).expect("runtime");
+    let baseline = tokio.block_on(tiered.load_upload(wasm::read(wasm::JSON_REPLY).into())).expect("plugin");
+    assert_eq!(baseline.tier(), Tier::Baseline);
+    group.bench_function("baseline code: fresh instance + extract + format", |b| {
+        b.iter(|| tokio.block_on(tiered.run(&baseline, call(), &limits)).result.expect("ok"))
     });
     group.finish();
 }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use fallback_host::config::Config;
+
+use crate::database::Backend;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -30,6 +32,24 @@ impl TestHost {
         let mut host = Self::start_on(&path, |_| {}).await;
         host._owned_dir = Some(dir);
         host
+    }
+
+    /// A host on a fresh data dir and the given backend, that may call loopback upstreams.
+    pub async fn start_with(backend: &Backend) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        let mut host = Self::start_on_with(backend, &path, |_| {}).await;
+        host._owned_dir = Some(dir);
+        host
+    }
+
+    /// A host on `data_dir` and the given backend (both kept by the caller, for restarts).
+    pub async fn start_on_with(backend: &Backend, data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(data_dir, |config| {
+            backend.configure(config);
+            adjust(config);
+        })
+        .await
     }
 
     /// A host on `data_dir` (kept by the caller, for restarts), with a chance to adjust settings.
@@ -58,6 +78,18 @@ impl TestHost {
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),
             task: Some(task),
+            _owned_dir: None,
+        }
+    }
+
+    /// The same client for a host running elsewhere (a `serve` process): nothing to stop.
+    pub fn remote(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            data_dir: PathBuf::new(),
+            client: reqwest::Client::new(),
+            shutdown: None,
+            task: None,
             _owned_dir: None,
         }
     }

@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests: the plugins built from source, and shared helpers.
 
 pub mod bombs;
+pub mod browser;
+pub mod database;
 pub mod host;
 pub mod served;
 pub mod upstream;

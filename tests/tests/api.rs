@@ -1,11 +1,20 @@
 //! The service over real sockets: every route's round trip, auth and tenancy, the error contract,
 //! and persistence across a restart.
 
+use fallback_tests::database::Backend;
 use fallback_tests::host::{ADMIN_TOKEN, TestHost};
 use fallback_tests::upstream::Upstream;
 use fallback_tests::wasm;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+fallback_tests::on_both_backends!(
+    every_route_round_trips,
+    keys_grant_their_project_and_nothing_else,
+    bad_input_gets_its_status_and_changes_nothing,
+    bad_plugin_uploads_are_refused_and_store_nothing,
+    a_restart_keeps_everything_and_plugins_still_run,
+);
 
 fn webhook(url: &str) -> Value {
     json!({
@@ -30,9 +39,8 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
     assert!(body["error"]["message"].is_string(), "error message missing: {body}");
 }
 
-#[tokio::test]
-async fn every_route_round_trips() {
-    let host = TestHost::start().await;
+async fn every_route_round_trips(backend: Backend) {
+    let host = TestHost::start_with(&backend).await;
     let key = host.create_project("shop").await;
     let k = Some(key.as_str());
 
@@ -125,9 +133,8 @@ async fn every_route_round_trips() {
     assert!(text.contains("fallback_plugin_uploads_total 2"), "{text}");
 }
 
-#[tokio::test]
-async fn keys_grant_their_project_and_nothing_else() {
-    let host = TestHost::start().await;
+async fn keys_grant_their_project_and_nothing_else(backend: Backend) {
+    let host = TestHost::start_with(&backend).await;
     let alpha = host.create_project("alpha").await;
     let beta = host.create_project("beta").await;
     host.call(
@@ -194,9 +201,8 @@ async fn keys_grant_their_project_and_nothing_else() {
     assert_error(status, &body, StatusCode::CONFLICT);
 }
 
-#[tokio::test]
-async fn bad_input_gets_its_status_and_changes_nothing() {
-    let host = TestHost::start().await;
+async fn bad_input_gets_its_status_and_changes_nothing(backend: Backend) {
+    let host = TestHost::start_with(&backend).await;
     let key = host.create_project("p1").await;
     let k = Some(key.as_str());
     let upstream = Upstream::start().await;
@@ -286,11 +292,12 @@ async fn bad_input_gets_its_status_and_changes_nothing() {
     assert_eq!(projects["projects"].as_array().map(Vec::len), Some(1));
 }
 
-#[tokio::test]
-async fn bad_plugin_uploads_are_refused_and_store_nothing() {
+async fn bad_plugin_uploads_are_refused_and_store_nothing(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let host =
-        TestHost::start_on(dir.path(), |config| config.limits.plugin_upload_bytes = 4 * 1024 * 1024).await;
+    let host = TestHost::start_on_with(&backend, dir.path(), |config| {
+        config.limits.plugin_upload_bytes = 4 * 1024 * 1024
+    })
+    .await;
     let key = host.create_project("p1").await;
     let k = Some(key.as_str());
     let upstream = Upstream::start().await;
@@ -333,11 +340,10 @@ async fn bad_plugin_uploads_are_refused_and_store_nothing() {
     assert_eq!(body["active"], Value::Null);
 }
 
-#[tokio::test]
-async fn a_restart_keeps_everything_and_plugins_still_run() {
+async fn a_restart_keeps_everything_and_plugins_still_run(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let upstream = Upstream::start().await;
-    let host = TestHost::start_on(dir.path(), |_| {}).await;
+    let host = TestHost::start_on_with(&backend, dir.path(), |_| {}).await;
     let key = host.create_project("keep").await;
     let k = Some(key.as_str());
     host.call(
@@ -360,7 +366,7 @@ async fn a_restart_keeps_everything_and_plugins_still_run() {
     assert_eq!(before["replies"][0]["text"], "LLM says: what is rust");
     host.stop().await;
 
-    let host = TestHost::start_on(dir.path(), |_| {}).await;
+    let host = TestHost::start_on_with(&backend, dir.path(), |_| {}).await;
     let (status, _) = host.call("GET", "/v1/projects/keep", k, None).await;
     assert_eq!(status, StatusCode::OK, "the key still works");
     let (_, intents) = host.call("GET", "/v1/projects/keep/intents", k, None).await;

@@ -1,10 +1,24 @@
 //! The fallback pipeline end to end: real host, real upstream, real plugins.
 
+use fallback_tests::database::Backend;
 use fallback_tests::host::TestHost;
 use fallback_tests::upstream::{Upstream, closed_port};
 use fallback_tests::wasm;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+fallback_tests::on_both_backends!(
+    the_seed_scenario,
+    inputs_arrive_upstream_byte_exact_in_query_and_json_body,
+    an_intent_match_calls_no_webhook,
+    upstream_faults_answer_the_failure_text_and_the_console_says_why,
+    the_console_traces_every_step_redacts_secrets_and_records_nothing,
+    loopback_is_refused_unless_the_operator_allows_it,
+    plugins_change_the_answer_swap_live_and_roll_back,
+    a_trapping_plugin_answers_the_failure_text_and_the_next_chat_works,
+    fifty_concurrent_conversations_keep_their_histories_apart,
+    a_webhook_lowers_its_own_limits,
+);
 
 const FAILURE: &str = "Sorry, I can't answer that right now.";
 
@@ -43,10 +57,9 @@ async fn console(host: &TestHost, project: &str, key: &str, webhook: &str, messa
     body
 }
 
-#[tokio::test]
-async fn the_seed_scenario() {
+async fn the_seed_scenario(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let key = seed_project(&host, "seed", &upstream.url("/chat")).await;
 
     let answer = host.chat("seed", &key, "conv-1", "what is the weather").await;
@@ -82,10 +95,9 @@ const HOSTILE_INPUTS: &[&str] = &[
     "tab\there",
 ];
 
-#[tokio::test]
-async fn inputs_arrive_upstream_byte_exact_in_query_and_json_body() {
+async fn inputs_arrive_upstream_byte_exact_in_query_and_json_body(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let key = seed_project(&host, "enc", &upstream.url("/chat")).await;
     for input in HOSTILE_INPUTS {
         let answer = host.chat("enc", &key, "s-1", input).await;
@@ -116,10 +128,9 @@ async fn inputs_arrive_upstream_byte_exact_in_query_and_json_body() {
     }
 }
 
-#[tokio::test]
-async fn an_intent_match_calls_no_webhook() {
+async fn an_intent_match_calls_no_webhook(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let key = seed_project(&host, "intents", &upstream.url("/chat")).await;
     let intent = json!({"examples": ["what are your opening hours", "when are you open"], "responses": ["We open at nine."]});
     let (status, _) = host.call("PUT", "/v1/projects/intents/intents/hours", Some(&key), Some(intent)).await;
@@ -150,10 +161,9 @@ async fn an_intent_match_calls_no_webhook() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
-async fn upstream_faults_answer_the_failure_text_and_the_console_says_why() {
+async fn upstream_faults_answer_the_failure_text_and_the_console_says_why(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let refused = closed_port().await;
     let cases = [
         (upstream.url("/status/500"), "upstream_status"),
@@ -191,10 +201,9 @@ async fn upstream_faults_answer_the_failure_text_and_the_console_says_why() {
     }
 }
 
-#[tokio::test]
-async fn the_console_traces_every_step_redacts_secrets_and_records_nothing() {
+async fn the_console_traces_every_step_redacts_secrets_and_records_nothing(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let key = seed_project(&host, "trace", &upstream.url("/chat")).await;
     host.call(
         "PUT",
@@ -228,11 +237,10 @@ async fn the_console_traces_every_step_redacts_secrets_and_records_nothing() {
     assert_eq!(status, StatusCode::NOT_FOUND, "the console writes no history");
 }
 
-#[tokio::test]
-async fn loopback_is_refused_unless_the_operator_allows_it() {
+async fn loopback_is_refused_unless_the_operator_allows_it(backend: Backend) {
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let host = TestHost::start_on(dir.path(), |config| config.allow_networks.clear()).await;
+    let host = TestHost::start_on_with(&backend, dir.path(), |config| config.allow_networks.clear()).await;
     let key = seed_project(&host, "policy", &upstream.url("/chat")).await;
     let answer = host.chat("policy", &key, "s", "hi there").await;
     assert_eq!(answer["outcome"], "failure");
@@ -241,10 +249,9 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
     assert!(trace["error"]["code"].as_str().unwrap_or("").contains("forbidden"), "{trace}");
 }
 
-#[tokio::test]
-async fn plugins_change_the_answer_swap_live_and_roll_back() {
+async fn plugins_change_the_answer_swap_live_and_roll_back(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let key = seed_project(&host, "plug", &upstream.url("/chat")).await;
     let before = host.chat("plug", &key, "s", "one").await;
     assert_eq!(before["replies"][0]["text"], "echo: one");
@@ -317,10 +324,9 @@ fn seed_spec(url: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn a_trapping_plugin_answers_the_failure_text_and_the_next_chat_works() {
+async fn a_trapping_plugin_answers_the_failure_text_and_the_next_chat_works(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let key = seed_project(&host, "trap", &upstream.url("/chat")).await;
     let mut spec = seed_spec(&upstream.url("/chat"));
     spec["plugin_config"] = json!({"mode": "panic"});
@@ -345,10 +351,9 @@ async fn a_trapping_plugin_answers_the_failure_text_and_the_next_chat_works() {
     assert_eq!(answer["replies"][0]["text"], "ok from hostile");
 }
 
-#[tokio::test]
-async fn fifty_concurrent_conversations_keep_their_histories_apart() {
+async fn fifty_concurrent_conversations_keep_their_histories_apart(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = std::sync::Arc::new(TestHost::start().await);
+    let host = std::sync::Arc::new(TestHost::start_with(&backend).await);
     let key = seed_project(&host, "crowd", &upstream.url("/chat")).await;
     let mut tasks = Vec::new();
     for user in 0..50 {
@@ -379,10 +384,9 @@ async fn fifty_concurrent_conversations_keep_their_histories_apart() {
     }
 }
 
-#[tokio::test]
-async fn a_webhook_lowers_its_own_limits() {
+async fn a_webhook_lowers_its_own_limits(backend: Backend) {
     let upstream = Upstream::start().await;
-    let host = TestHost::start().await;
+    let host = TestHost::start_with(&backend).await;
     let key = seed_project(&host, "tight", &upstream.url("/chat")).await;
     let cases = [
         (json!({"mode": "grow"}), json!({"plugin_memory_bytes": 4 * 1024 * 1024}), "plugin_memory_limit"),

@@ -37,6 +37,9 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// The database cannot be reached: retry later (`/readyz` says when it is back).
+    #[error("the store is unavailable, retry shortly")]
+    StoreUnavailable(#[source] StoreError),
     /// The request's deadline (`http_request_timeout_ms`) passed before it was answered.
     #[error("the request did not complete within {} ms", .0.as_millis())]
     Timeout(std::time::Duration),
@@ -68,6 +71,7 @@ impl ApiError {
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             Self::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
         }
     }
@@ -79,6 +83,9 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             // A cause may quote a plugin's or an upstream's text.
             tracing::error!(error = %LogText(&format!("{cause:#}")), "request failed");
+        }
+        if let Self::StoreUnavailable(cause) = &self {
+            tracing::warn!(error = %LogText(&cause.to_string()), "store unavailable");
         }
         let mut error = json!({ "code": code, "message": self.to_string() });
         if let Self::Unprocessable { details: Some(details), .. } = &self {
@@ -103,6 +110,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(what) => Self::Conflict(what),
             StoreError::InUse(what) => Self::Conflict(what),
+            unavailable if unavailable.is_unavailable() => Self::StoreUnavailable(unavailable),
             other => Self::Internal(other.into()),
         }
     }

@@ -1,6 +1,7 @@
-//! `/healthz` and `/metrics`: liveness and the Prometheus text, open to anyone.
+//! `/healthz`, `/readyz` and `/metrics`: liveness, readiness and the Prometheus text, open to anyone.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
@@ -12,4 +13,24 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// How long the store may take to answer before the node counts as not ready.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// 200 while the store answers, 503 otherwise: a load balancer takes the node out of rotation
+/// while its database is unreachable, and back when it answers again. The cause goes to the log.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let problem = match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some(format!("no answer within {} ms", READY_TIMEOUT.as_millis())),
+    };
+    match problem {
+        None => (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ready" }))),
+        Some(problem) => {
+            tracing::warn!(problem = %crate::log_text::LogText(&problem), "not ready: the store does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "unavailable" })))
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod auth;
 mod body;
 mod chat;
+mod console;
 mod error;
 mod intents;
 pub mod metrics;
@@ -66,7 +67,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/projects/{project}/chat", post(chat::chat))
         .route("/v1/projects/{project}/conversations/{send_id}", get(chat::conversation))
+        .route("/console", get(console::index))
+        .route("/console/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
         .layer(DefaultBodyLimit::max(limits.request_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), deadline));

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use client::OutboundClient;
 pub use error::OutboundError;
 pub use policy::{NetworkPolicy, PolicyError, is_forbidden};
-pub use roots::{CaFileError, load_ca_file};
+pub use roots::{CaFileError, client_config as tls_client_config, load_ca_file};
 
 /// Client-wide settings, fixed when the client is built (from `config::Limits`).
 #[derive(Debug, Clone)]

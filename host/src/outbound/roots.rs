@@ -42,7 +42,7 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<TrustAnchor<'static>>, CaFileErro
 /// The rustls client settings: ring, rustls' safe default protocol versions, and the public
 /// roots plus `extra` (a private CA adds to the public roots, never replaces them, so one host
 /// can call both a public API and an in-house upstream).
-pub(super) fn client_config(extra: &[TrustAnchor<'static>]) -> Result<ClientConfig, rustls::Error> {
+pub fn client_config(extra: &[TrustAnchor<'static>]) -> Result<ClientConfig, rustls::Error> {
     let mut roots: RootCertStore = webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect();
     roots.extend(extra.iter().cloned());
     Ok(ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -2,7 +2,8 @@
 //! disk as `<sha256>.cwasm` artifacts so a restart or an eviction does not recompile.
 //!
 //! Loads of one digest are single-flight: concurrent first chats of a plugin wait for one
-//! load instead of each compiling it.
+//! load instead of each compiling it. A digest's entry and artifact hold its best code so far:
+//! baseline code first for a fresh upload, replaced by the optimized code once it is compiled.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -16,6 +17,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::PluginError;
+use super::engine::Tier;
 use super::loaded::LoadedPlugin;
 use crate::metrics::Metrics;
 
@@ -27,6 +29,9 @@ pub(crate) struct PluginCache {
     lru: Mutex<Lru>,
     /// One gate per digest being loaded.
     inflight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while deleting unused artifacts and while replacing one with optimized code, so an
+    /// artifact collected (its version pruned) is never written back by a late compile.
+    files: Mutex<()>,
     metrics: Arc<Metrics>,
 }
 
@@ -61,6 +66,27 @@ impl Lru {
         self.used += plugin.weight();
         self.entries.insert(sha256, (plugin.clone(), self.clock));
         self.order.insert(self.clock, sha256);
+        let evicted = self.evict();
+        (plugin, evicted)
+    }
+
+    /// Swaps the entry of `plugin`'s digest for it, if there is one; then evicts past the bound
+    /// as `insert` does. Answers how many were evicted, or `None` when the digest was not kept.
+    fn replace(&mut self, plugin: Arc<LoadedPlugin>) -> Option<u64> {
+        let entry = self.entries.get_mut(&plugin.sha256())?;
+        self.used = self.used.saturating_sub(entry.0.weight()).saturating_add(plugin.weight());
+        entry.0 = plugin;
+        Some(self.evict())
+    }
+
+    fn remove(&mut self, sha256: &Digest) {
+        if let Some((gone, stamp)) = self.entries.remove(sha256) {
+            self.order.remove(&stamp);
+            self.used = self.used.saturating_sub(gone.weight());
+        }
+    }
+
+    fn evict(&mut self) -> u64 {
         let mut evicted = 0;
         while self.used > self.capacity && self.entries.len() > 1 {
             let Some((_, oldest)) = self.order.pop_first() else { break };
@@ -69,7 +95,7 @@ impl Lru {
                 evicted += 1;
             }
         }
-        (plugin, evicted)
+        evicted
     }
 }
 
@@ -79,7 +105,13 @@ impl PluginCache {
             fs::create_dir_all(dir).map_err(|e| PluginError::Engine(e.into()))?;
         }
         let lru = Lru { capacity, used: 0, clock: 0, entries: HashMap::new(), order: BTreeMap::new() };
-        Ok(Self { dir, lru: Mutex::new(lru), inflight: Mutex::new(HashMap::new()), metrics })
+        Ok(Self {
+            dir,
+            lru: Mutex::new(lru),
+            inflight: Mutex::new(HashMap::new()),
+            files: Mutex::new(()),
+            metrics,
+        })
     }
 
     /// A plugin loaded in this process, found by its digest; counts as a use.
@@ -97,6 +129,49 @@ impl PluginCache {
         self.metrics.record_plugin_evictions(evicted);
         self.metrics.set_plugin_cache_bytes(used);
         kept
+    }
+
+    /// Puts the optimized code of a plugin in place of its baseline code, in memory if it is
+    /// still kept there (it is not loaded back otherwise), and on disk if its artifact is still
+    /// there (not otherwise: its version was pruned meanwhile).
+    pub fn upgrade(&self, plugin: LoadedPlugin, artifact: &[u8]) {
+        if let Some(path) = self.artifact_path(&plugin.sha256()) {
+            let _files = lock(&self.files);
+            if path.exists() {
+                store_artifact(artifact, &path);
+            }
+        }
+        let replaced = {
+            let mut lru = self.lru();
+            lru.replace(Arc::new(plugin)).map(|evicted| (evicted, lru.used))
+        };
+        if let Some((evicted, used)) = replaced {
+            self.metrics.record_plugin_evictions(evicted);
+            self.metrics.set_plugin_cache_bytes(used);
+        }
+    }
+
+    /// Forgets a plugin, in memory and on disk: its optimized compile refused it.
+    pub fn forget(&self, sha256: &Digest) {
+        let used = {
+            let mut lru = self.lru();
+            lru.remove(sha256);
+            lru.used
+        };
+        self.metrics.set_plugin_cache_bytes(used);
+        if let Some(path) = self.artifact_path(sha256) {
+            let _files = lock(&self.files);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot delete plugin artifact"),
+            }
+        }
+    }
+
+    /// Whether the artifact of this digest is on disk; always true without a cache directory.
+    pub fn has_artifact(&self, sha256: &Digest) -> bool {
+        self.artifact_path(sha256).is_none_or(|path| path.exists())
     }
 
     /// The cached plugin, or the result of `load` run once however many callers ask at once;
@@ -137,6 +212,7 @@ impl PluginCache {
     /// start the temporary files of writes a crash interrupted. Answers how many went.
     pub fn collect_artifacts(&self, keep: &HashSet<String>, at_start: bool) -> usize {
         let Some(dir) = &self.dir else { return 0 };
+        let _files = lock(&self.files);
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
@@ -164,20 +240,26 @@ impl PluginCache {
     }
 
     fn lru(&self) -> MutexGuard<'_, Lru> {
-        self.lru.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.lru)
     }
 
     fn gates(&self) -> MutexGuard<'_, HashMap<Digest, Arc<tokio::sync::Mutex<()>>>> {
-        self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inflight)
     }
 }
 
-/// An artifact this engine wrote earlier, with its size. Anything unusable (corrupt, written
-/// by another wasmtime version or configuration) is ignored so the caller recompiles it.
+/// Every lock here guards plain data a panic cannot leave half-changed: still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An artifact one of these engines wrote earlier (tried in order), with its size and tier.
+/// Anything unusable (corrupt, written by another wasmtime version or configuration, or of a
+/// tier not given) is ignored so the caller recompiles it.
 ///
 /// The file is read into memory rather than mapped: a mapped artifact truncated or rewritten
 /// in place (by an operator, a backup restore) would crash the process with SIGBUS.
-pub(super) fn from_disk(engine: &Engine, path: &Path) -> Option<(Component, usize)> {
+pub(super) fn from_disk(engines: &[(Tier, &Engine)], path: &Path) -> Option<(Component, usize, Tier)> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
@@ -186,13 +268,17 @@ pub(super) fn from_disk(engine: &Engine, path: &Path) -> Option<(Component, usiz
             return None;
         }
     };
-    match deserialize(engine, &bytes) {
-        Ok(component) => Some((component, bytes.len())),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "ignoring unusable plugin artifact");
-            None
+    let mut refusal = None;
+    for (tier, engine) in engines {
+        match deserialize(engine, &bytes) {
+            Ok(component) => return Some((component, bytes.len(), *tier)),
+            Err(e) => refusal = refusal.or(Some(e)),
         }
     }
+    if let Some(e) = refusal {
+        tracing::warn!(path = %path.display(), error = %e, "ignoring unusable plugin artifact");
+    }
+    None
 }
 
 /// An artifact from this engine's configuration: written by `store_artifact` or by the

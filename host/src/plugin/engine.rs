@@ -1,9 +1,10 @@
-//! The process's wasmtime `Engine`: its configuration, instance pool and epoch ticker.
+//! The process's wasmtime engines, one per code tier: their configuration, instance pools and
+//! epoch ticker.
 
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 use super::PluginError;
 use super::limits::CallLimits;
@@ -23,7 +24,37 @@ const TABLES_PER_COMPONENT: u32 = 16;
 /// Per memory or table slot, at most this much is reset in place rather than decommitted.
 const KEEP_RESIDENT_BYTES: usize = 2 * 1024 * 1024;
 
-pub(crate) fn new_engine(max: &CallLimits, max_instances: u32) -> Result<Engine, PluginError> {
+/// Which compiler made a plugin's machine code. An artifact only loads into an engine of its own
+/// tier (wasmtime records the calling convention in it), so each tier has its own engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Winch, a single-pass compiler: about 7× less CPU to compile than Cranelift (json-reply:
+    /// 57 against 410 ms), slower code. An upload runs on it until its optimized code is ready.
+    Baseline,
+    /// Cranelift: the code every plugin ends up running.
+    Optimized,
+}
+
+impl Tier {
+    /// How the parent tells a compile worker which compiler to build (see `worker`).
+    pub(crate) const ENV: &'static str = "FALLBACK_COMPILE_WORKER_TIER";
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Tier::Baseline => "baseline",
+            Tier::Optimized => "optimized",
+        }
+    }
+
+    pub(crate) fn from_env() -> Self {
+        match std::env::var(Self::ENV).as_deref() {
+            Ok("baseline") => Tier::Baseline,
+            _ => Tier::Optimized,
+        }
+    }
+}
+
+pub(crate) fn new_engine(max: &CallLimits, max_instances: u32, tier: Tier) -> Result<Engine, PluginError> {
     let instances = max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
@@ -44,7 +75,7 @@ pub(crate) fn new_engine(max: &CallLimits, max_instances: u32) -> Result<Engine,
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .table_keep_resident(KEEP_RESIDENT_BYTES);
 
-    let mut config = code_config();
+    let mut config = code_config(tier);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|e| PluginError::Engine(e.into()))
 }
@@ -52,28 +83,34 @@ pub(crate) fn new_engine(max: &CallLimits, max_instances: u32) -> Result<Engine,
 /// An engine that only compiles, for the compile worker: the same code settings as
 /// `new_engine`'s, so its artifacts load there, without the instance pool (whose address
 /// space reservation has no use in a process that never instantiates).
-pub(crate) fn compile_engine() -> Result<Engine, PluginError> {
-    Engine::new(&code_config()).map_err(|e| PluginError::Engine(e.into()))
+pub(crate) fn compile_engine(tier: Tier) -> Result<Engine, PluginError> {
+    Engine::new(&code_config(tier)).map_err(|e| PluginError::Engine(e.into()))
 }
 
 /// Everything that shapes compiled code. Artifacts record it, and an engine refuses to load
-/// one compiled under another.
-fn code_config() -> Config {
+/// one compiled under another. Both tiers meter fuel and check epochs the same way, so a call's
+/// bounds do not depend on which code runs it.
+fn code_config(tier: Tier) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true).consume_fuel(true).memory_init_cow(true);
+    config.strategy(match tier {
+        Tier::Baseline => Strategy::Winch,
+        Tier::Optimized => Strategy::Cranelift,
+    });
     config
 }
 
-/// Starts the one thread that advances the engine's epoch. It ends on its own once every
-/// clone of the engine is dropped, so it never outlives the runtime by more than a tick.
-pub(crate) fn start_ticker(engine: &Engine) -> Result<(), PluginError> {
-    let weak = engine.weak();
+/// Starts the one thread that advances the engines' epochs. It ends on its own once every
+/// clone of the first engine is dropped, so it never outlives the runtime by more than a tick.
+pub(crate) fn start_ticker(engines: &[&Engine]) -> Result<(), PluginError> {
+    let weak: Vec<_> = engines.iter().map(|engine| engine.weak()).collect();
     thread::Builder::new()
         .name("plugin-epoch".into())
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            while weak.first().is_some_and(|first| first.upgrade().is_some()) {
+                for engine in weak.iter().filter_map(|weak| weak.upgrade()) {
+                    engine.increment_epoch();
+                }
                 thread::sleep(EPOCH_TICK);
             }
         })

@@ -156,6 +156,25 @@ impl PluginError {
         )
     }
 
+    /// A copy of an upload error, to answer again for the same bytes (the optimized compile that
+    /// refused them ran after their upload was answered). `None` for any other error.
+    pub(crate) fn upload_error_copy(&self) -> Option<PluginError> {
+        let message = |error: &anyhow::Error| anyhow::anyhow!("{error:#}");
+        Some(match self {
+            PluginError::NotWasm => PluginError::NotWasm,
+            PluginError::CoreModule => PluginError::CoreModule,
+            PluginError::InvalidComponent(error) => PluginError::InvalidComponent(message(error)),
+            PluginError::WrongWorld { detail } => PluginError::WrongWorld { detail: detail.clone() },
+            PluginError::Compile(error) => PluginError::Compile(message(error)),
+            PluginError::Structure { limit, found, max } => {
+                PluginError::Structure { limit: *limit, found: *found, max: *max }
+            }
+            PluginError::CompileTimeout { limit } => PluginError::CompileTimeout { limit: *limit },
+            PluginError::CompileMemory { limit } => PluginError::CompileMemory { limit: *limit },
+            _ => return None,
+        })
+    }
+
     /// The hook a call failed in, when the error belongs to a call.
     pub fn hook(&self) -> Option<Hook> {
         match self {

@@ -6,6 +6,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::PluginError;
+use super::engine::Tier;
 use super::state::CallState;
 use crate::bindings::PluginPre;
 
@@ -27,8 +28,11 @@ pub struct LoadedPlugin {
     /// What keeping it in memory costs, about: see `weight_of`.
     weight: usize,
     source: LoadSource,
+    tier: Tier,
     exports: Vec<String>,
     imports: Vec<String>,
+    /// The engine of the code's tier: a call's store must belong to it.
+    pub(crate) engine: Engine,
     pub(crate) pre: PluginPre<CallState>,
 }
 
@@ -39,6 +43,7 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("size", &self.size)
             .field("weight", &self.weight)
             .field("source", &self.source)
+            .field("tier", &self.tier)
             .field("exports", &self.exports)
             .finish_non_exhaustive()
     }
@@ -67,6 +72,12 @@ impl LoadedPlugin {
         self.source
     }
 
+    /// Which compiler made the code that runs now: `Baseline` for a fresh upload until its
+    /// optimized code replaces it in the runtime's cache.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
     /// The component's export names (the world's are `extract` and `format`).
     pub fn exports(&self) -> &[String] {
         &self.exports
@@ -90,6 +101,7 @@ pub(super) struct Origin {
     /// Size of the serialized artifact the component was read from.
     pub artifact_bytes: usize,
     pub source: LoadSource,
+    pub tier: Tier,
 }
 
 /// What a loaded plugin costs in memory: its code image (the artifact's size) plus the
@@ -131,6 +143,16 @@ pub(super) fn check_world(
     let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::WrongWorld {
         detail: format!("mistyped export: {:#}", anyhow::Error::from(e)),
     })?;
-    let Origin { sha256, size, artifact_bytes, source } = origin;
-    Ok(LoadedPlugin { sha256, size, weight: weight_of(artifact_bytes), source, exports, imports, pre })
+    let Origin { sha256, size, artifact_bytes, source, tier } = origin;
+    Ok(LoadedPlugin {
+        sha256,
+        size,
+        weight: weight_of(artifact_bytes),
+        source,
+        tier,
+        exports,
+        imports,
+        engine: engine.clone(),
+        pre,
+    })
 }

@@ -15,11 +15,14 @@ use std::thread;
 
 use super::PluginError;
 use super::compile::CompileBounds;
+use super::engine::Tier;
 use super::worker;
 
+/// One spare per tier: a worker builds the compiler of its tier before its job arrives.
 pub(super) struct SpareWorker {
     path: PathBuf,
     bounds: CompileBounds,
+    tier: Tier,
     idle: Arc<Mutex<Option<Child>>>,
     /// Asks the starter thread for a spare; dropping it ends the thread.
     wanted: Sender<()>,
@@ -27,19 +30,19 @@ pub(super) struct SpareWorker {
 
 impl SpareWorker {
     /// Starts the starter thread, which starts the first spare at once.
-    pub fn new(path: PathBuf, bounds: CompileBounds) -> Result<Self, PluginError> {
+    pub fn new(path: PathBuf, bounds: CompileBounds, tier: Tier) -> Result<Self, PluginError> {
         let idle: Arc<Mutex<Option<Child>>> = Arc::default();
         let (wanted, requests) = mpsc::channel::<()>();
         let (thread_path, thread_bounds, thread_idle) = (path.clone(), bounds.clone(), idle.clone());
         thread::Builder::new()
-            .name("plugin-compile-spare".into())
+            .name(format!("spare-{}", tier.as_str()))
             .spawn(move || {
                 for () in requests {
                     if lock(&thread_idle).is_some() {
                         continue;
                     }
                     // Started outside the lock, so a job never waits for a fork.
-                    match worker::spawn(&thread_path, &thread_bounds) {
+                    match worker::spawn(&thread_path, &thread_bounds, tier) {
                         Ok(child) => {
                             if let Some(mut extra) = lock(&thread_idle).replace(child) {
                                 worker::kill(&mut extra);
@@ -53,7 +56,7 @@ impl SpareWorker {
                 }
             })
             .map_err(|e| PluginError::Engine(e.into()))?;
-        let spare = Self { path, bounds, idle, wanted };
+        let spare = Self { path, bounds, tier, idle, wanted };
         spare.want();
         Ok(spare)
     }
@@ -70,10 +73,10 @@ impl SpareWorker {
                 // job, whose outcome then says why.
                 Ok(Some(_)) | Err(_) => {
                     worker::kill(&mut child);
-                    worker::spawn(&self.path, &self.bounds)
+                    worker::spawn(&self.path, &self.bounds, self.tier)
                 }
             },
-            None => worker::spawn(&self.path, &self.bounds),
+            None => worker::spawn(&self.path, &self.bounds, self.tier),
         }
     }
 

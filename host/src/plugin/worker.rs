@@ -10,9 +10,10 @@
 //! backstop (`WALL_FACTOR` times the timeout) still ends a worker that waits instead of
 //! computing.
 //!
-//! Protocol: the worker builds its compiler, then reads the wasm on stdin; on success it exits
-//! 0 with the serialized artifact on stdout; otherwise with an exit code naming the failure and
-//! its message on stderr. One process per job: `spare` starts the next one ahead of time.
+//! Protocol: the worker builds the compiler of its tier (`Tier::ENV`, set by the parent; Cranelift
+//! without it), then reads the wasm on stdin; on success it exits 0 with the serialized artifact
+//! on stdout; otherwise with an exit code naming the failure and its message on stderr. One
+//! process per job: `spare` starts the next one ahead of time.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -25,6 +26,7 @@ use bytes::Bytes;
 
 use super::PluginError;
 use super::compile::{CompileBounds, classify, is_out_of_memory};
+use super::engine::Tier;
 
 /// Exit codes of the worker, beside 0.
 const EXIT_INVALID: u8 = 2;
@@ -39,9 +41,10 @@ const STDERR_BYTES: u64 = 16 * 1024;
 const WALL_FACTOR: u32 = 3;
 
 /// The longest an upload can take to be compiled or refused: a wait for a compile turn (at most
-/// the timeout) and the worker's wall-clock backstop. The API gives upload requests this long.
+/// the timeout) and two workers' wall-clock backstops (the baseline compile, then the optimized
+/// one when the baseline failed for a reason other than time). The API gives uploads this long.
 pub fn upload_wall_bound(compile_timeout: Duration) -> Duration {
-    compile_timeout.saturating_mul(WALL_FACTOR + 1)
+    compile_timeout.saturating_mul(2 * WALL_FACTOR + 1)
 }
 
 /// How often the parent checks whether a worker that closed its output has exited.
@@ -96,15 +99,16 @@ pub(super) fn compile(mut child: Child, wasm: Bytes, bounds: &CompileBounds) -> 
     outcome(status, artifact, stderr.trim(), bounds)
 }
 
-/// Starts a worker: it builds its compiler, then waits for its job on stdin.
-pub(super) fn spawn(worker: &Path, bounds: &CompileBounds) -> Result<Child, PluginError> {
+/// Starts a worker: it builds the compiler of `tier`, then waits for its job on stdin.
+pub(super) fn spawn(worker: &Path, bounds: &CompileBounds, tier: Tier) -> Result<Child, PluginError> {
     let mut command = std::process::Command::new(worker);
     command
         .args(["plugin", "compile-worker"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env("RUST_LOG", "error");
+        .env("RUST_LOG", "error")
+        .env(Tier::ENV, tier.as_str());
     limit_child(&mut command, bounds);
     command.spawn().map_err(|e| PluginError::CompileWorker(format!("cannot start {}: {e}", worker.display())))
 }
@@ -145,6 +149,21 @@ fn limit_child(command: &mut std::process::Command, bounds: &CompileBounds) {
 
 #[cfg(not(unix))]
 fn limit_child(_command: &mut std::process::Command, _bounds: &CompileBounds) {}
+
+/// Lowers an idle worker's CPU priority before its job, for compiles nobody waits for (the
+/// optimized code of a plugin already answering on its baseline code): uploads, chats and their
+/// plugin calls come first. Its compiler threads start with the job, and inherit the priority.
+#[cfg(unix)]
+pub(super) fn lower_priority(child: &Child) {
+    const NICE: libc::c_int = 10;
+    // SAFETY: a plain system call on our own child's id; failing only leaves the priority as is.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, child.id(), NICE);
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn lower_priority(_child: &Child) {}
 
 /// The worker's exit status, or `None` once it was killed at the deadline.
 fn wait(child: &mut Child, deadline: Instant) -> Result<Option<ExitStatus>, PluginError> {
@@ -213,7 +232,7 @@ fn last_line(text: &str) -> &str {
 /// The worker's side: builds its compiler first (a worker is started ahead of its job, so this
 /// is off the upload's path), then reads wasm from stdin and writes the artifact to stdout.
 pub fn worker_main() -> ExitCode {
-    let engine = match super::engine::compile_engine() {
+    let engine = match super::engine::compile_engine(Tier::from_env()) {
         Ok(engine) => engine,
         Err(e) => {
             let text = format!("{e:#}").replace('\n', " ");

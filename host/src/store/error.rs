@@ -21,6 +21,12 @@ pub enum StoreError {
     DigestMismatch { claimed: String, actual: String },
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to the database could be had (it is down, unreachable or refusing), or the
+    /// one in use broke: the request may succeed later, and `/readyz` says when.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// The blocking task running the query panicked or was cancelled.
     #[error("store task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -59,4 +65,26 @@ pub enum StoreError {
     WriterStopped,
     #[error("cannot format the current time: {0}")]
     Clock(#[from] time::error::Format),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached, as opposed to refusing this request: the API
+    /// answers 503 rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Postgres(error) => {
+                // No code: the connection broke. Class 08: connection exceptions; 57P01-57P03:
+                // the server shut down, was restarted, or cannot accept connections yet; 53300:
+                // too many connections.
+                let code = error.code().map(tokio_postgres::error::SqlState::code);
+                error.is_closed()
+                    || code.is_none_or(|code| {
+                        code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                    })
+            }
+            Self::Batch(inner) => inner.is_unavailable(),
+            _ => false,
+        }
+    }
 }

@@ -137,7 +137,7 @@ fn write(tx: &Connection, batch: &[Job]) -> Result<Vec<Result<(), StoreError>>, 
     for job in batch {
         results.push(append(tx, job, &mut projects, &mut conversations, &mut index)?);
     }
-    let now_ms = super::sqlite::unix_ms(std::time::SystemTime::now());
+    let now_ms = super::clock::unix_ms(std::time::SystemTime::now());
     for conversation in &conversations {
         conversation.finish(tx, now_ms)?;
     }

@@ -1,17 +1,23 @@
-//! Persistence: the narrow async [`Store`] interface the API and pipeline use, and its SQLite backend.
+//! Persistence: the narrow async [`Store`] interface the API and pipeline use, and its two
+//! backends: SQLite in the data dir (embedded, one node) and PostgreSQL (several nodes).
 //!
-//! The trait is the seam for other backends (PostgreSQL later): callers hold a [`SharedStore`]
-//! and never see SQL. Ids arrive already validated; every method taking a `project` sees only
+//! Callers hold a [`SharedStore`] and never see SQL; both backends pass one test suite. Ids arrive already validated; every method taking a `project` sees only
 //! that project's rows, and every change is one transaction (a failure changes nothing).
 
 mod changes;
 mod checkpointer;
+mod clock;
+mod codec;
+mod copy;
+mod dump;
 mod error;
 mod group_commit;
 mod migrations;
 mod pool;
+mod postgres;
 mod sealing;
 mod sqlite;
+mod sqlite_dump;
 mod types;
 
 #[cfg(test)]
@@ -26,9 +32,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use changes::{Change, ChangeListener, Changes};
+pub use copy::{CopyError, copy};
+pub use dump::{ConversationDump, ProjectDump, StoreCounts, WebhookDump};
 pub use error::StoreError;
+pub use postgres::{DatabaseUrl, DatabaseUrlError, PgStore};
 pub use sealing::{ResealReport, SealError};
 pub use sqlite::{DB_FILE, SqliteStore};
+/// How a [`DatabaseUrl`] names its server.
+pub use tokio_postgres::config::Host as PgHost;
 pub use types::{
     ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
     ProjectConfig, Turn, WebhookRecord,
@@ -163,4 +174,16 @@ pub trait Store: Send + Sync + 'static {
         last_turn_before: std::time::SystemTime,
         max: usize,
     ) -> Result<usize, StoreError>;
+
+    // --- operations ---
+
+    /// Answers `Ok` while the database does: what `/readyz` reports.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Rows of each kind, for `db copy` to verify what it copied.
+    async fn counts(&self) -> Result<StoreCounts, StoreError>;
+    /// The project and everything it owns, in one snapshot. `None` if there is no such project.
+    async fn export_project(&self, id: &str) -> Result<Option<ProjectDump>, StoreError>;
+    /// Writes an exported project in one transaction, keeping its times, versions and sequence
+    /// numbers; secrets are sealed under this store's key. `Conflict` if the project exists.
+    async fn import_project(&self, dump: ProjectDump) -> Result<(), StoreError>;
 }

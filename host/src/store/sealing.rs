@@ -91,7 +91,12 @@ impl Sealer {
     }
 
     /// Opens under the current key, else the previous one; `true` when the previous one did it.
-    fn open_any(&self, project: &str, name: &str, sealed: &[u8]) -> Result<(String, bool), SealError> {
+    pub(super) fn open_any(
+        &self,
+        project: &str,
+        name: &str,
+        sealed: &[u8],
+    ) -> Result<(String, bool), SealError> {
         match open_with(&self.current, project, name, sealed) {
             Err(SealError::Unreadable { .. }) if self.previous.is_some() => {
                 let previous = self.previous.as_ref().ok_or_else(|| SealError::Unreadable {

@@ -6,23 +6,23 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::secret_key::{SecretKey, load_or_create_secret_key};
 
 use super::changes::Changes;
+use super::clock::{now, unix_ms};
+use super::codec::{from_json, to_json};
 use super::group_commit::TurnWriter;
 use super::pool::Pool;
 use super::sealing::{ResealReport, Sealer};
 use super::{
     ActivePlugin, Fallback, Intent, NewIntent, NewProject, PluginVersion, PluginVersions, Project,
-    ProjectConfig, Store, StoreError, Turn, WebhookRecord,
+    ProjectConfig, ProjectDump, Store, StoreCounts, StoreError, Turn, WebhookRecord,
 };
 
 /// The database file's name inside the data dir.
@@ -49,6 +49,14 @@ impl SqliteStore {
         Ok(Self::open_sealed(data_dir, &key, None)?.0)
     }
 
+    /// Brings `data_dir/fallback.db` to the latest schema (creating it if absent) and closes it:
+    /// `fallback-host migrate`. Blocking.
+    pub fn migrate(data_dir: &Path) -> Result<(), StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+        Pool::open(&data_dir.join(DB_FILE)).map(drop)
+    }
+
     /// Opens `data_dir/fallback.db`, creating the directory and the database as needed,
     /// migrating the schema, and sealing every secret under `key` (plaintext rows of older
     /// versions, and rows sealed under `previous` during a key rotation). Fails, changing
@@ -66,28 +74,6 @@ impl SqliteStore {
         let turns = TurnWriter::start(pool.writer()).map_err(StoreError::WriterThread)?;
         Ok((Self { pool, sealer, changes: Changes::default(), turns }, report))
     }
-}
-
-/// Now, as RFC 3339 UTC with milliseconds: fixed width, so stored timestamps sort as text.
-fn now() -> Result<String, StoreError> {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    Ok(OffsetDateTime::now_utc().format(format)?)
-}
-
-/// Milliseconds since the Unix epoch (negative before it, saturating far out).
-pub(super) fn unix_ms(at: SystemTime) -> i64 {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
-    }
-}
-
-fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|source| StoreError::Json { what, source })
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &'static str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
 }
 
 fn project_exists(tx: &Transaction<'_>, project: &str) -> Result<bool, StoreError> {
@@ -190,25 +176,27 @@ fn active_plugin_row(row: &Row<'_>) -> rusqlite::Result<ActivePlugin> {
 /// A turn's columns as stored, before its replies are decoded.
 type TurnColumns = (String, String, String, Option<String>, bool, String);
 
-fn turn_from((at, message, replies, intent, fallback, outcome): TurnColumns) -> Result<Turn, StoreError> {
+pub(super) fn turn_from(
+    (at, message, replies, intent, fallback, outcome): TurnColumns,
+) -> Result<Turn, StoreError> {
     Ok(Turn { at, message, replies: from_json(&replies, "turn replies")?, intent, fallback, outcome })
 }
 
-fn read_project(tx: &Transaction<'_>, id: &str) -> Result<Option<Project>, StoreError> {
+pub(super) fn read_project(tx: &Transaction<'_>, id: &str) -> Result<Option<Project>, StoreError> {
     Ok(tx
         .prepare_cached(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"))?
         .query_row([id], project_row)
         .optional()?)
 }
 
-fn read_key_hash(tx: &Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn read_key_hash(tx: &Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
     Ok(tx
         .prepare_cached("SELECT key_hash FROM projects WHERE id = ?1")?
         .query_row([id], |row| row.get(0))
         .optional()?)
 }
 
-fn read_intents(tx: &Transaction<'_>, project: &str) -> Result<Vec<Intent>, StoreError> {
+pub(super) fn read_intents(tx: &Transaction<'_>, project: &str) -> Result<Vec<Intent>, StoreError> {
     let mut stmt = tx.prepare_cached(
         "SELECT id, examples, responses, updated_at FROM intents WHERE project = ?1 ORDER BY id",
     )?;
@@ -216,7 +204,7 @@ fn read_intents(tx: &Transaction<'_>, project: &str) -> Result<Vec<Intent>, Stor
     rows.map(|row| intent_from(row?)).collect()
 }
 
-fn read_fallback(tx: &Transaction<'_>, project: &str) -> Result<Option<Fallback>, StoreError> {
+pub(super) fn read_fallback(tx: &Transaction<'_>, project: &str) -> Result<Option<Fallback>, StoreError> {
     let row = tx
         .prepare_cached("SELECT text, webhook FROM fallbacks WHERE project = ?1")?
         .query_row([project], |row| Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?)))
@@ -231,7 +219,7 @@ fn read_fallback(tx: &Transaction<'_>, project: &str) -> Result<Option<Fallback>
     }
 }
 
-fn read_secrets(
+pub(super) fn read_secrets(
     tx: &Transaction<'_>,
     sealer: &Sealer,
     project: &str,
@@ -845,5 +833,28 @@ impl Store for SqliteStore {
                 Ok(expired.len())
             })
             .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.read(|tx| Ok(tx.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.pool.read(super::sqlite_dump::counts).await
+    }
+
+    async fn export_project(&self, id: &str) -> Result<Option<ProjectDump>, StoreError> {
+        let id = id.to_owned();
+        let sealer = Arc::clone(&self.sealer);
+        self.pool.read(move |tx| super::sqlite_dump::export(tx, &sealer, &id)).await
+    }
+
+    async fn import_project(&self, dump: ProjectDump) -> Result<(), StoreError> {
+        let changed = dump.project.id.clone();
+        let sealer = Arc::clone(&self.sealer);
+        self.pool
+            .write(move |tx| super::sqlite_dump::import(tx, &sealer, &dump))
+            .await
+            .inspect(|_| self.changes.project(&changed))
     }
 }
