@@ -263,11 +263,7 @@ async fn the_database_going_away_makes_a_node_unready_and_it_recovers() {
         .await;
     let answer = node.client.chat("outage", &key, "s", "before").await;
     assert_eq!(answer["replies"][0]["text"], "fallback text", "{answer}");
-    let ready = |node: &Node| {
-        let url = node.process.url("/readyz");
-        async move { reqwest::get(url).await.map(|response| response.status()).ok() }
-    };
-    assert_eq!(ready(&node).await, Some(StatusCode::OK));
+    assert!(readyz_becomes(&node, StatusCode::OK, 1).await, "/readyz is not 200 to begin with");
 
     // The database refuses new connections and drops every open one.
     let name = database.name().to_owned();
@@ -277,15 +273,10 @@ async fn the_database_going_away_makes_a_node_unready_and_it_recovers() {
              SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
         ))
         .await;
-    let mut unready = false;
-    for _ in 0..100 {
-        if ready(&node).await == Some(StatusCode::SERVICE_UNAVAILABLE) {
-            unready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(unready, "/readyz never answered 503 while the database was away");
+    assert!(
+        readyz_becomes(&node, StatusCode::SERVICE_UNAVAILABLE, 100).await,
+        "/readyz never answered 503 while the database was away"
+    );
     let (status, answer) = node
         .client
         .call(
@@ -302,15 +293,7 @@ async fn the_database_going_away_makes_a_node_unready_and_it_recovers() {
 
     // Back: the node recovers by itself.
     database.execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).await;
-    let mut recovered = false;
-    for _ in 0..200 {
-        if ready(&node).await == Some(StatusCode::OK) {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(recovered, "/readyz never came back to 200");
+    assert!(readyz_becomes(&node, StatusCode::OK, 200).await, "/readyz never came back to 200");
     let answer = node.client.chat("outage", &key, "s", "after").await;
     assert_eq!(answer["replies"][0]["text"], "fallback text", "{answer}");
     let (_, history) = node.client.call("GET", "/v1/projects/outage/conversations/s", Some(&key), None).await;
@@ -332,6 +315,18 @@ async fn the_database_going_away_makes_a_node_unready_and_it_recovers() {
         status == StatusCode::OK && answer["replies"][0]["text"] == "changed"
     })
     .await;
+}
+
+/// Asks `/readyz` up to `tries` times, 50 ms apart, until it answers `status`.
+async fn readyz_becomes(node: &Node, status: StatusCode, tries: usize) -> bool {
+    for _ in 0..tries {
+        let answer = reqwest::get(node.process.url("/readyz")).await.map(|response| response.status());
+        if answer.ok() == Some(status) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod checkpointer;
 mod clock;
 mod codec;
 mod copy;
+mod digest;
 mod dump;
 mod error;
 mod group_commit;

@@ -10,7 +10,6 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
-use sha2::{Digest, Sha256};
 
 use crate::secret_key::{SecretKey, load_or_create_secret_key};
 
@@ -579,15 +578,7 @@ impl Store for SqliteStore {
         let changed = project.to_owned();
         let (project, webhook, sha256) = (project.to_owned(), webhook.to_owned(), sha256.to_owned());
         // Hash before taking the writer, so a 32 MiB upload does not hold up other writes.
-        let (wasm, sha256) = tokio::task::spawn_blocking(move || {
-            let actual = hex::encode(Sha256::digest(&wasm));
-            if actual == sha256 {
-                Ok((wasm, sha256))
-            } else {
-                Err(StoreError::DigestMismatch { claimed: sha256, actual })
-            }
-        })
-        .await??;
+        let wasm = super::digest::verified(sha256.clone(), wasm).await?;
         self.pool
             .write(move |tx| {
                 require_webhook(tx, &project, &webhook)?;

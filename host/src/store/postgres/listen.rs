@@ -68,17 +68,7 @@ async fn listen(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            message = messages.next() => match message {
-                Some(Ok(AsyncMessage::Notification(notification))) => {
-                    changes.publish(&Change::Project(notification.payload().to_owned()));
-                }
-                Some(Ok(_)) => {}
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "store change listener failed");
-                    return Ok(());
-                }
-                None => return Ok(()),
-            },
+            message = messages.next() => if !forward(message, changes) { return Ok(()); },
             _ = heartbeat.tick() => {
                 let check = client.simple_query("");
                 tokio::pin!(check);
@@ -94,13 +84,7 @@ async fn listen(
                             }
                             break;
                         }
-                        message = messages.next() => match message {
-                            Some(Ok(AsyncMessage::Notification(notification))) => {
-                                changes.publish(&Change::Project(notification.payload().to_owned()));
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(_)) | None => return Ok(()),
-                        },
+                        message = messages.next() => if !forward(message, changes) { return Ok(()); },
                         () = &mut deadline => {
                             tracing::warn!("store change listener heartbeat timed out");
                             return Ok(());
@@ -109,5 +93,21 @@ async fn listen(
                 }
             }
         }
+    }
+}
+
+/// Republishes a notification to this node; `false` once the connection failed or ended.
+fn forward(message: Option<Result<AsyncMessage, tokio_postgres::Error>>, changes: &Changes) -> bool {
+    match message {
+        Some(Ok(AsyncMessage::Notification(notification))) => {
+            changes.publish(&Change::Project(notification.payload().to_owned()));
+            true
+        }
+        Some(Ok(_)) => true,
+        Some(Err(error)) => {
+            tracing::warn!(%error, "store change listener failed");
+            false
+        }
+        None => false,
     }
 }

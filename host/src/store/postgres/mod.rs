@@ -17,7 +17,6 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -139,6 +138,19 @@ fn fallback_of(project: &str, text: Option<String>, webhook: Option<String>) -> 
             "fallback of project {project} is not exactly one of text and webhook"
         ))),
     }
+}
+
+/// A read-only transaction whose queries all see one snapshot, as SQLite's read transaction
+/// gives: the pieces of a project read together agree.
+async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    pg(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await)
 }
 
 /// Tells every node (this one included) that `project` changed, when the transaction commits.
@@ -367,13 +379,7 @@ impl Store for PgStore {
 
     async fn project_config(&self, id: &str) -> Result<Option<ProjectConfig>, StoreError> {
         let mut client = self.client().await?;
-        // One snapshot for the pieces, as SQLite's read transaction gives.
-        let tx = pg(client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await)?;
+        let tx = snapshot(&mut client).await?;
         let statement = pg(tx
             .prepare_cached(
                 "SELECT id, name, match_threshold, created_at, key_hash FROM projects WHERE id = $1",
@@ -610,13 +616,7 @@ impl Store for PgStore {
         wasm: Vec<u8>,
         keep_versions: u32,
     ) -> Result<PluginVersion, StoreError> {
-        let claimed = sha256.to_owned();
-        // Hash off the runtime's threads: a 32 MiB upload takes a while.
-        let wasm = tokio::task::spawn_blocking(move || {
-            let actual = hex::encode(Sha256::digest(&wasm));
-            if actual == claimed { Ok(wasm) } else { Err(StoreError::DigestMismatch { claimed, actual }) }
-        })
-        .await??;
+        let wasm = super::digest::verified(sha256.to_owned(), wasm).await?;
         let size =
             i64::try_from(wasm.len()).map_err(|_| StoreError::Corrupt("plugin too large".to_owned()))?;
         let keep = i64::from(keep_versions);
@@ -672,12 +672,7 @@ impl Store for PgStore {
 
     async fn plugin_versions(&self, project: &str, webhook: &str) -> Result<PluginVersions, StoreError> {
         let mut client = self.client().await?;
-        let tx = pg(client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await)?;
+        let tx = snapshot(&mut client).await?;
         let active = pg(tx
             .query_opt(
                 "SELECT active_plugin FROM webhooks WHERE project = $1 AND id = $2",
@@ -892,12 +887,7 @@ impl Store for PgStore {
 
     async fn export_project(&self, id: &str) -> Result<Option<ProjectDump>, StoreError> {
         let mut client = self.client().await?;
-        let tx = pg(client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await)?;
+        let tx = snapshot(&mut client).await?;
         let dump = dump::export(&tx, &self.sealer, id).await?;
         pg(tx.commit().await)?;
         Ok(dump)
