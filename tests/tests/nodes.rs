@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use fallback_host::secret_key::SecretKey;
+use fallback_host::store::{DatabaseUrl, NewProject, PgStore, Store, StoreError, Turn};
 use fallback_tests::database::{Backend, TEST_SECRET_KEY, TestDatabase};
 use fallback_tests::host::{ADMIN_TOKEN, TestHost};
 use fallback_tests::served::ServeProcess;
@@ -317,6 +319,29 @@ async fn the_database_going_away_makes_a_node_unready_and_it_recovers() {
     .await;
 }
 
+/// A node's store on the test database, opened as `serve` opens it (the nodes' key, public roots).
+async fn pg_store(url: &DatabaseUrl) -> Result<PgStore, StoreError> {
+    let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
+    let tls = fallback_host::outbound::tls_client_config(&[]).expect("tls");
+    Ok(PgStore::connect(url, &key, None, tls).await?.0)
+}
+
+fn new_project(id: &str) -> NewProject {
+    NewProject { id: id.to_owned(), name: id.to_owned(), key_hash: "hash".to_owned(), match_threshold: 0.5 }
+}
+
+/// A turn the webhook answered, as the store keeps it.
+fn fallback_turn(message: &str) -> Turn {
+    Turn {
+        at: "2026-01-01T00:00:00.000Z".to_owned(),
+        message: message.to_owned(),
+        replies: json!([]),
+        intent: None,
+        fallback: true,
+        outcome: "success".to_owned(),
+    }
+}
+
 /// Asks `/readyz` up to `tries` times, 50 ms apart, until it answers `status`.
 async fn readyz_becomes(node: &Node, status: StatusCode, tries: usize) -> bool {
     for _ in 0..tries {
@@ -429,25 +454,14 @@ async fn read_all(host: &TestHost, key: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order() {
-    use fallback_host::secret_key::SecretKey;
-    use fallback_host::store::{NewProject, PgStore, Store, Turn};
     const WRITERS_PER_NODE: usize = 4;
     const TURNS_PER_WRITER: usize = 40;
     let Some((_backend, database)) = postgres("one_conversation_two_nodes").await else { return };
-    let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let tls = fallback_host::outbound::tls_client_config(&[]).expect("tls");
-        let (store, _) = PgStore::connect(&database.url, &key, None, tls).await.expect("connect");
-        nodes.push(Arc::new(store));
+        nodes.push(Arc::new(pg_store(&database.url).await.expect("connect")));
     }
-    let project = NewProject {
-        id: "p".to_owned(),
-        name: "p".to_owned(),
-        key_hash: "hash".to_owned(),
-        match_threshold: 0.5,
-    };
-    nodes[0].create_project(project).await.expect("project");
+    nodes[0].create_project(new_project("p")).await.expect("project");
     let mut writers = JoinSet::new();
     for (n, node) in nodes.iter().enumerate() {
         for writer in 0..WRITERS_PER_NODE {
@@ -455,15 +469,7 @@ async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order
             writers.spawn(async move {
                 for turn in 0..TURNS_PER_WRITER {
                     let message = format!("node{n}-writer{writer}-{turn:03}");
-                    let turn = Turn {
-                        at: "2026-01-01T00:00:00.000Z".to_owned(),
-                        message,
-                        replies: json!([]),
-                        intent: None,
-                        fallback: true,
-                        outcome: "success".to_owned(),
-                    };
-                    node.append_turn("p", "shared", turn, 100_000).await.expect("append");
+                    node.append_turn("p", "shared", fallback_turn(&message), 100_000).await.expect("append");
                 }
             });
         }
@@ -490,15 +496,7 @@ async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order
         }
     }
     // Trimming keeps the newest, across nodes too.
-    let turn = Turn {
-        at: "2026-01-01T00:00:01.000Z".to_owned(),
-        message: "last".to_owned(),
-        replies: json!([]),
-        intent: None,
-        fallback: true,
-        outcome: "success".to_owned(),
-    };
-    nodes[1].append_turn("p", "shared", turn, 3).await.expect("append");
+    nodes[1].append_turn("p", "shared", fallback_turn("last"), 3).await.expect("append");
     let kept = nodes[0].conversation("p", "shared").await.expect("read").expect("turns");
     let kept: Vec<&str> = kept.iter().map(|turn| turn.message.as_str()).collect();
     assert_eq!(kept[..2], messages[messages.len() - 2..]);
@@ -507,51 +505,27 @@ async fn two_nodes_appending_to_one_conversation_lose_no_turn_and_keep_one_order
 
 #[tokio::test]
 async fn with_sslmode_require_the_server_certificate_is_verified() {
-    use fallback_host::secret_key::SecretKey;
-    use fallback_host::store::{DatabaseUrl, PgStore};
     let Some((_backend, database)) = postgres("sslmode_require").await else { return };
-    let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
-    let tls = || fallback_host::outbound::tls_client_config(&[]).expect("tls");
     // The test server's certificate (if it speaks TLS at all) is not signed by a public root.
     let required: DatabaseUrl = format!("{}?sslmode=require", database.url_text()).parse().expect("url");
-    let refused =
-        PgStore::connect(&required, &key, None, tls()).await.expect_err("an unverified server is refused");
+    let refused = pg_store(&required).await.expect_err("an unverified server is refused");
     let text = format!("{refused:?}").to_lowercase();
     assert!(text.contains("certificate") || text.contains("tls") || text.contains("ssl"), "{text}");
     // Without it, the same server answers in plaintext.
     let plain: DatabaseUrl = database.url_text().parse().expect("url");
-    PgStore::connect(&plain, &key, None, tls()).await.expect("plaintext connects");
+    pg_store(&plain).await.expect("plaintext connects");
 }
 
 #[tokio::test]
 async fn a_turn_for_a_deleted_project_fails_alone_in_its_batch() {
-    use fallback_host::secret_key::SecretKey;
-    use fallback_host::store::{NewProject, PgStore, Store, StoreError, Turn};
     let Some((_backend, database)) = postgres("turn_fails_alone").await else { return };
-    let key = SecretKey::parse(TEST_SECRET_KEY).expect("key");
-    let tls = fallback_host::outbound::tls_client_config(&[]).expect("tls");
-    let (store, _) = PgStore::connect(&database.url, &key, None, tls).await.expect("connect");
-    let store = Arc::new(store);
-    let project = NewProject {
-        id: "here".to_owned(),
-        name: "here".to_owned(),
-        key_hash: "h".to_owned(),
-        match_threshold: 0.5,
-    };
-    store.create_project(project).await.expect("project");
-    let turn = |message: String| Turn {
-        at: "2026-01-01T00:00:00.000Z".to_owned(),
-        message,
-        replies: json!([]),
-        intent: None,
-        fallback: true,
-        outcome: "success".to_owned(),
-    };
+    let store = Arc::new(pg_store(&database.url).await.expect("connect"));
+    store.create_project(new_project("here")).await.expect("project");
     // Many at once, so they share batches.
     let mut appends = JoinSet::new();
     for n in 0..64 {
         let (store, project) = (store.clone(), if n % 8 == 0 { "gone" } else { "here" });
-        let turn = turn(format!("m{n}"));
+        let turn = fallback_turn(&format!("m{n}"));
         appends.spawn(async move { (project, store.append_turn(project, "s", turn, 1000).await) });
     }
     let (mut kept, mut refused) = (0, 0);

@@ -424,27 +424,15 @@ impl Store for PgStore {
         let examples = to_json(&intent.examples, "intent examples")?;
         let responses = to_json(&intent.responses, "intent responses")?;
         let updated_at = now()?;
-        let result = async {
-            let mut client = self.client().await?;
-            let tx = pg(client.transaction().await)?;
-            require_project(&tx, project).await?;
-            // `xmax = 0` only on a row this statement inserted rather than updated.
-            let row = pg(tx
-                .query_one(
-                    "INSERT INTO intents (project, id, examples, responses, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (project, id) DO UPDATE SET examples = excluded.examples, \
-                     responses = excluded.responses, updated_at = excluded.updated_at \
-                     RETURNING (xmax = 0)",
-                    &[&project, &intent.id, &examples, &responses, &updated_at],
-                )
-                .await)?;
-            notify(&tx, project).await?;
-            pg(tx.commit().await)?;
-            Ok(row.get::<_, bool>(0))
-        }
-        .await;
-        self.finish(project, result)
+        self.upsert(
+            project,
+            "INSERT INTO intents (project, id, examples, responses, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (project, id) DO UPDATE SET examples = excluded.examples, \
+             responses = excluded.responses, updated_at = excluded.updated_at RETURNING (xmax = 0)",
+            &[&project, &intent.id, &examples, &responses, &updated_at],
+        )
+        .await
     }
 
     async fn list_intents(&self, project: &str) -> Result<Vec<Intent>, StoreError> {
@@ -469,24 +457,14 @@ impl Store for PgStore {
 
     async fn put_webhook(&self, project: &str, id: &str, spec_json: &str) -> Result<bool, StoreError> {
         let updated_at = now()?;
-        let result = async {
-            let mut client = self.client().await?;
-            let tx = pg(client.transaction().await)?;
-            require_project(&tx, project).await?;
-            let row = pg(tx
-                .query_one(
-                    "INSERT INTO webhooks (project, id, spec, updated_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (project, id) DO UPDATE SET spec = excluded.spec, \
-                     updated_at = excluded.updated_at RETURNING (xmax = 0)",
-                    &[&project, &id, &spec_json, &updated_at],
-                )
-                .await)?;
-            notify(&tx, project).await?;
-            pg(tx.commit().await)?;
-            Ok(row.get::<_, bool>(0))
-        }
-        .await;
-        self.finish(project, result)
+        self.upsert(
+            project,
+            "INSERT INTO webhooks (project, id, spec, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (project, id) DO UPDATE SET spec = excluded.spec, \
+             updated_at = excluded.updated_at RETURNING (xmax = 0)",
+            &[&project, &id, &spec_json, &updated_at],
+        )
+        .await
     }
 
     async fn get_webhook(&self, project: &str, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
@@ -578,23 +556,13 @@ impl Store for PgStore {
 
     async fn put_secret(&self, project: &str, name: &str, value: &str) -> Result<bool, StoreError> {
         let sealed = self.sealer.seal(project, name, value)?;
-        let result = async {
-            let mut client = self.client().await?;
-            let tx = pg(client.transaction().await)?;
-            require_project(&tx, project).await?;
-            let row = pg(tx
-                .query_one(
-                    "INSERT INTO secrets (project, name, sealed) VALUES ($1, $2, $3) \
-                     ON CONFLICT (project, name) DO UPDATE SET sealed = excluded.sealed RETURNING (xmax = 0)",
-                    &[&project, &name, &sealed],
-                )
-                .await)?;
-            notify(&tx, project).await?;
-            pg(tx.commit().await)?;
-            Ok(row.get::<_, bool>(0))
-        }
-        .await;
-        self.finish(project, result)
+        self.upsert(
+            project,
+            "INSERT INTO secrets (project, name, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (project, name) DO UPDATE SET sealed = excluded.sealed RETURNING (xmax = 0)",
+            &[&project, &name, &sealed],
+        )
+        .await
     }
 
     async fn list_secret_names(&self, project: &str) -> Result<Vec<String>, StoreError> {
@@ -922,6 +890,27 @@ impl PgStore {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Creates or replaces one row of an existing project; `true` if created. `sql` is an upsert
+    /// `RETURNING (xmax = 0)`: only a row the statement inserted, rather than updated, has it 0.
+    async fn upsert(
+        &self,
+        project: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<bool, StoreError> {
+        let result = async {
+            let mut client = self.client().await?;
+            let tx = pg(client.transaction().await)?;
+            require_project(&tx, project).await?;
+            let created: bool = pg(tx.query_one(sql, params).await)?.get(0);
+            notify(&tx, project).await?;
+            pg(tx.commit().await)?;
+            Ok(created)
+        }
+        .await;
+        self.finish(project, result)
     }
 
     async fn update_project(
