@@ -113,7 +113,8 @@ fn every_command_the_demo_prints_answers_as_described() {
     let turns = conversation["turns"].as_array().expect("turns");
     assert_eq!(turns.len(), 2, "alice's two chats, oldest first: {conversation}");
 
-    let page = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &demo.console]).output();
+    let page =
+        Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &demo.console]).output();
     let status = page.map(|output| String::from_utf8_lossy(&output.stdout).into_owned()).unwrap_or_default();
     assert_eq!(status, "200", "the console's address answers: {}", demo.console);
 }
