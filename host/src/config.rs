@@ -42,7 +42,7 @@ pub struct Config {
     /// `FALLBACK_DATABASE_URL`: PostgreSQL shared by every node; unset, SQLite in the data dir.
     pub database_url: Option<DatabaseUrl>,
     /// How many projects (the first seen since start) get chat series labelled with their id;
-    /// 0, the default, labels none. Each costs about 60 series, so it is bounded.
+    /// 0, the default, labels none. Each costs 66 series, so it is bounded.
     pub metrics_project_labels: usize,
 }
 
