@@ -41,6 +41,9 @@ pub struct Config {
     pub secret_key_previous: Option<SecretKey>,
     /// `FALLBACK_DATABASE_URL`: PostgreSQL shared by every node; unset, SQLite in the data dir.
     pub database_url: Option<DatabaseUrl>,
+    /// How many projects (the first seen since start) get chat series labelled with their id;
+    /// 0, the default, labels none. Each costs 66 series, so it is bounded.
+    pub metrics_project_labels: usize,
 }
 
 /// Written by hand so that the admin token never reaches a log or a panic message.
@@ -57,6 +60,7 @@ impl std::fmt::Debug for Config {
             .field("secret_key", &self.secret_key)
             .field("secret_key_previous", &self.secret_key_previous)
             .field("database_url", &self.database_url)
+            .field("metrics_project_labels", &self.metrics_project_labels)
             .finish()
     }
 }
@@ -74,6 +78,7 @@ impl Default for Config {
             secret_key: None,
             secret_key_previous: None,
             database_url: None,
+            metrics_project_labels: 0,
         }
     }
 }
@@ -299,6 +304,7 @@ pub struct FileConfig {
     pub secret_key: Option<SecretKey>,
     pub secret_key_previous: Option<SecretKey>,
     pub database_url: Option<DatabaseUrl>,
+    pub metrics_project_labels: Option<usize>,
 }
 
 impl Config {
@@ -395,6 +401,7 @@ impl FileConfig {
             shutdown_drain_ms => "FALLBACK_SHUTDOWN_DRAIN_MS",
             conversation_retention_days => "FALLBACK_CONVERSATION_RETENTION_DAYS",
             conversation_sweep_interval_ms => "FALLBACK_CONVERSATION_SWEEP_INTERVAL_MS",
+            metrics_project_labels => "FALLBACK_METRICS_PROJECT_LABELS",
         );
         // Parsed by hand: the generic error would echo the value, and this one is a key.
         for (slot, name) in [
@@ -500,6 +507,7 @@ impl FileConfig {
             secret_key: self.secret_key,
             secret_key_previous: self.secret_key_previous,
             database_url: self.database_url,
+            metrics_project_labels: self.metrics_project_labels.unwrap_or(defaults.metrics_project_labels),
         })
     }
 }
@@ -581,6 +589,10 @@ impl Limits {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "config_docs_tests.rs"]
+mod docs_tests;
 
 #[cfg(test)]
 mod tests {

@@ -107,7 +107,7 @@ impl Host {
         let store = open_store(&config, &extra_roots).await?;
         let (admin, generated_admin_token) =
             load_or_create_admin_token(&config.data_dir, config.admin_token.as_deref())?;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::with_project_labels(config.metrics_project_labels));
         let runtime = PluginRuntime::new(runtime_options(&config, metrics.clone()))?;
         let outbound = OutboundClient::new(
             NetworkPolicy::from_allow_list(&config.allow_networks)?,

@@ -28,8 +28,9 @@ pub async fn chat(
 ) -> Result<Json<ChatAnswer>, ApiError> {
     let send_id = send_id(body.send_id)?;
     check_message("message", &body.message)?;
+    let started = std::time::Instant::now();
     let answer = state.pipeline.chat(&access.project, send_id.as_str(), &body.message).await?;
-    state.metrics.record_chat(answer.outcome.as_str());
+    state.metrics.record_chat(&access.project, answer.outcome, started.elapsed());
     Ok(Json(answer))
 }
 

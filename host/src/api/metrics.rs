@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use super::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    ([(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.render())
 }
 
 pub async fn healthz() -> impl IntoResponse {

@@ -115,13 +115,28 @@ impl Pipeline {
             let busy = crate::plugin::PluginError::Busy;
             return Err(TraceError::new(Stage::Plugin, busy.code(), busy.to_string()));
         }
-        let built = self.request_stage(call, prepared, secrets, trace)?;
-        let response = self.upstream_stage(call, prepared, &built, trace).await?;
-        let variables = mapping_stage(prepared, &response, trace)?;
-        let (variables, replies) = self.plugin_stage(call, prepared, response, variables, trace).await?;
+        // Each stage's time goes to the metrics when its timer drops, however the stage ends.
+        let timer = |stage| self.metrics.time_stage(stage);
+        let built = {
+            let _timed = timer(Stage::Request);
+            self.request_stage(call, prepared, secrets, trace)?
+        };
+        let response = {
+            let _timed = timer(Stage::Upstream);
+            self.upstream_stage(call, prepared, &built, trace).await?
+        };
+        let variables = {
+            let _timed = timer(Stage::Mapping);
+            mapping_stage(prepared, &response, trace)?
+        };
+        let (variables, replies) = {
+            let _timed = prepared.plugin.is_some().then(|| timer(Stage::Plugin));
+            self.plugin_stage(call, prepared, response, variables, trace).await?
+        };
         if call.detail == Detail::Trace {
             trace.variables = variables.clone();
         }
+        let _timed = timer(Stage::Reply);
         reply_stage(call, prepared, &variables, replies, trace)
     }
 
@@ -170,6 +185,7 @@ impl Pipeline {
             })
             .await;
         trace.timings_ms.upstream = millis(step);
+        self.metrics.record_upstream(response.as_ref().ok().map(|response| response.status), step.elapsed());
         let response =
             response.map_err(|error| TraceError::new(Stage::Upstream, error.code(), error.to_string()))?;
         if call.detail == Detail::Trace {

@@ -209,7 +209,9 @@ impl PluginRuntime {
             Some(plugin) if plugin.tier() == Tier::Optimized => plugin,
             // Baseline code found on disk: this path compiles the optimized code itself.
             Some(_) | None => {
-                let artifact = compile::in_process(&self.inner.engine, wasm, &self.inner.compile)?;
+                let artifact = self.inner.metrics.time_compile(Tier::Optimized, || {
+                    compile::in_process(&self.inner.engine, wasm, &self.inner.compile)
+                })?;
                 self.inner.metrics.record_plugin_compile();
                 self.accept_artifact(sha256, wasm.len(), &artifact, Tier::Optimized)?
             }
@@ -340,10 +342,10 @@ impl PluginRuntime {
     ) -> Result<(LoadedPlugin, Option<upgrade::Ticket>), PluginError> {
         let bounds = &self.inner.compile;
         if let (Some(baseline), Some(ticket)) = (&self.inner.baseline, ticket) {
-            let compiled = baseline
-                .spare
-                .take()
-                .and_then(|worker| worker::compile(worker, wasm.clone(), bounds))
+            let compiled = (self.inner.metrics)
+                .time_compile(Tier::Baseline, || {
+                    baseline.spare.take().and_then(|worker| worker::compile(worker, wasm.clone(), bounds))
+                })
                 .and_then(|artifact| self.accept_artifact(sha256, wasm.len(), &artifact, Tier::Baseline));
             match compiled {
                 Ok(plugin) => {
@@ -359,10 +361,10 @@ impl PluginRuntime {
                 Err(error) => tracing::debug!(%error, "baseline compile failed; compiling optimized code"),
             }
         }
-        let artifact = match &self.inner.spare {
-            Some(spare) => worker::compile(spare.take()?, wasm.clone(), bounds)?,
-            None => compile::in_process(&self.inner.engine, wasm, bounds)?,
-        };
+        let artifact = self.inner.metrics.time_compile(Tier::Optimized, || match &self.inner.spare {
+            Some(spare) => worker::compile(spare.take()?, wasm.clone(), bounds),
+            None => compile::in_process(&self.inner.engine, wasm, bounds),
+        })?;
         self.inner.metrics.record_plugin_compile();
         self.accept_artifact(sha256, wasm.len(), &artifact, Tier::Optimized).map(|plugin| (plugin, None))
     }
@@ -394,13 +396,13 @@ impl PluginRuntime {
             return;
         }
         let bounds = &self.inner.compile;
-        let artifact = match &self.inner.spare {
+        let artifact = self.inner.metrics.time_compile(Tier::Optimized, || match &self.inner.spare {
             Some(spare) => spare.take().and_then(|worker| {
                 worker::lower_priority(&worker);
                 worker::compile(worker, wasm.clone(), bounds)
             }),
             None => compile::in_process(&self.inner.engine, wasm, bounds),
-        };
+        });
         let loaded = artifact.and_then(|artifact| {
             let plugin = self.load_artifact(sha256, wasm.len(), &artifact, Tier::Optimized)?;
             Ok((plugin, artifact))
@@ -523,6 +525,7 @@ impl PluginRuntime {
                 None => Err(PluginError::Busy),
             },
         };
+        self.inner.metrics.record_plugin_call(&timings);
         PluginRun { logs: log.take_lines(), result, timings }
     }
 
