@@ -21,8 +21,8 @@ async fn cli(args: Vec<String>, envs: Vec<(&'static str, String)>) -> Run {
     tokio::task::spawn_blocking(move || {
         let output = Command::new(env!("CARGO_BIN_EXE_fallback-host-cli"))
             .args(&args)
-            .envs(envs)
             .env_remove("FALLBACK_TOKEN")
+            .envs(envs)
             .output()
             .expect("the CLI runs");
         Run {
