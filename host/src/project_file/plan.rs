@@ -17,7 +17,7 @@ use crate::webhook::WebhookSpec;
 pub enum Change {
     CreateProject { id: String, name: String, match_threshold: f64 },
     SetThreshold { from: f64, to: f64 },
-    PutWebhook { id: String, spec: WebhookSpec, changed: Option<Vec<String>> },
+    PutWebhook { id: String, spec: Box<WebhookSpec>, changed: Option<Vec<String>> },
     UploadPlugin { webhook: String, file: String, sha256: String, wasm: Bytes },
     ActivatePlugin { webhook: String, version: u32, sha256: String },
     DetachPlugin { webhook: String },
@@ -76,7 +76,7 @@ pub fn plan(local: &Checked, project: &str, remote: Option<&Remote>) -> Plan {
                 fields => Some(fields),
             },
         };
-        changes.push(Change::PutWebhook { id: id.clone(), spec: spec.clone(), changed });
+        changes.push(Change::PutWebhook { id: id.clone(), spec: Box::new(spec.clone()), changed });
     }
     for (webhook, plugin) in &local.plugins {
         let versions = remote.and_then(|remote| remote.plugins.get(webhook));
