@@ -2,12 +2,13 @@
 //! the tests as `FALLBACK_PLUGIN_<NAME>` compile-time variables.
 
 /// (package, variable) for each plugin the tests load.
-const PLUGINS: [(&str, &str); 5] = [
+const PLUGINS: [(&str, &str); 6] = [
     ("json-reply", "FALLBACK_PLUGIN_JSON_REPLY"),
     ("llm-answer", "FALLBACK_PLUGIN_LLM_ANSWER"),
     ("quick-replies", "FALLBACK_PLUGIN_QUICK_REPLIES"),
     ("hostile-plugin", "FALLBACK_PLUGIN_HOSTILE"),
     ("other-world-plugin", "FALLBACK_PLUGIN_OTHER_WORLD"),
+    ("shout", "FALLBACK_PLUGIN_SHOUT"),
 ];
 
 fn main() -> anyhow::Result<()> {

@@ -1,8 +1,8 @@
-//! The command line: `serve`, `demo`, `migrate`, `db copy`, `plugin check`, `plugin run`. Parses, sets up logging and
+//! The command line: `serve`, `demo`, `migrate`, `db copy`, `plugin check`, `plugin run`, `export`, `apply`. Parses, sets up logging and
 //! hands over to the library; errors are printed with their causes and exit 1.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::db_cmd::DbCommand;
 use crate::plugin_cmd::PluginCommand;
+use crate::project_file::{ApiClient, ApplyArgs, ExportArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "fallback-host", version, about = "The fallback pipeline of a conversational platform")]
@@ -57,6 +58,44 @@ enum Command {
     /// Check or try a plugin offline: the plugin author's local loop.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Write a project as one TOML file (intents, webhooks, fallback, plugins by path and sha256).
+    Export {
+        /// The project's id.
+        project: String,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The file to write [default: standard output].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where the active plugins are written [default: plugins/ beside the file].
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+    },
+    /// Make a project match a project file; prints the changes (+ added, ~ changed, - removed).
+    Apply {
+        /// The project file (TOML, `version = 1`).
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the changes without making them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply to this project instead of the file's `project` (created when the token is the
+        /// operator's and it does not exist).
+        #[arg(long)]
+        project: Option<String>,
+    },
+}
+
+/// Which host `export` and `apply` talk to, and as whom.
+#[derive(Debug, clap::Args)]
+struct ApiArgs {
+    /// The host's address, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    url: String,
+    /// The project's key or the operator's token.
+    #[arg(long, env = "FALLBACK_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 /// `serve --help`: what an operator needs to know about the secret key, including rotation.
@@ -83,6 +122,8 @@ pub fn main() -> ExitCode {
         Command::Migrate { data_dir, config } => migrate(data_dir, config),
         Command::Db(command) => db(command),
         Command::Plugin(command) => return crate::plugin_cmd::execute(command),
+        Command::Export { project, api, out, plugins_dir } => export(&project, &api, out, plugins_dir),
+        Command::Apply { file, api, dry_run, project } => apply(&file, &api, dry_run, project.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +176,33 @@ fn migrate(data_dir: Option<PathBuf>, config_file: Option<PathBuf>) -> anyhow::R
 fn db(command: DbCommand) -> anyhow::Result<()> {
     let config = Config::load(None, |name| std::env::var(name).ok())?;
     runtime()?.block_on(crate::db_cmd::execute(command, &config))
+}
+
+fn export(
+    project: &str,
+    api: &ApiArgs,
+    out: Option<PathBuf>,
+    plugins_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let client = ApiClient::new(&api.url, &api.token)?;
+    let args = ExportArgs { project, out: out.as_deref(), plugins_dir: plugins_dir.as_deref() };
+    let exported = runtime()?.block_on(crate::project_file::export(&client, args))?;
+    for note in &exported.notes {
+        eprintln!("! {note}");
+    }
+    match out {
+        Some(out) => eprintln!("wrote {}", out.display()),
+        None => print!("{}", exported.text),
+    }
+    Ok(())
+}
+
+fn apply(file: &Path, api: &ApiArgs, dry_run: bool, project: Option<&str>) -> anyhow::Result<()> {
+    let client = ApiClient::new(&api.url, &api.token)?;
+    let args = ApplyArgs { file, project, dry_run };
+    let report = runtime()?.block_on(crate::project_file::apply(&client, args))?;
+    print!("{report}");
+    Ok(())
 }
 
 /// This very executable compiles uploads as a child process (`plugin compile-worker`), so

@@ -7,6 +7,8 @@ pub const LLM_ANSWER: &str = env!("FALLBACK_PLUGIN_LLM_ANSWER");
 pub const QUICK_REPLIES: &str = env!("FALLBACK_PLUGIN_QUICK_REPLIES");
 /// One plugin, many misbehaviours chosen by `plugin_config` `{"mode": ...}`.
 pub const HOSTILE: &str = env!("FALLBACK_PLUGIN_HOSTILE");
+/// The README's "plugin in ten lines", verbatim.
+pub const SHOUT: &str = env!("FALLBACK_PLUGIN_SHOUT");
 /// A valid component of another world: must be refused at upload.
 pub const OTHER_WORLD: &str = env!("FALLBACK_PLUGIN_OTHER_WORLD");
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::{ProjectAccess, ensure_id};
@@ -15,22 +15,39 @@ use crate::store::NewIntent;
 const MAX_ITEMS: usize = 1000;
 const MAX_TEXT_CHARS: usize = 2000;
 
-#[derive(Debug, Deserialize)]
+/// An intent as `PUT …/intents/{i}` takes it, and as a project file writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PutIntent {
-    examples: Vec<String>,
-    responses: Vec<String>,
+pub struct IntentBody {
+    pub examples: Vec<String>,
+    pub responses: Vec<String>,
+}
+
+/// Why an intent is refused (422 `invalid_intent`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidIntent {
+    #[error("{field}: between 1 and {MAX_ITEMS} entries")]
+    Count { field: &'static str },
+    #[error("{field}[{index}]: 1 to {MAX_TEXT_CHARS} characters, not blank")]
+    Text { field: &'static str, index: usize },
+}
+
+impl IntentBody {
+    /// The API's checks, so a project file is refused before anything is written.
+    pub fn check(&self) -> Result<(), InvalidIntent> {
+        check_texts("examples", &self.examples)?;
+        check_texts("responses", &self.responses)
+    }
 }
 
 pub async fn put(
     access: ProjectAccess,
     State(state): State<AppState>,
     Path((_, intent)): Path<(String, String)>,
-    JsonBody(body): JsonBody<PutIntent>,
+    JsonBody(body): JsonBody<IntentBody>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("intent", &intent)?;
-    check_texts("examples", &body.examples)?;
-    check_texts("responses", &body.responses)?;
+    body.check().map_err(|error| ApiError::unprocessable("invalid_intent", error.to_string()))?;
     let saved = NewIntent { id: intent.clone(), examples: body.examples, responses: body.responses };
     state.store.put_intent(&access.project, saved).await?;
     stored(&state, &access.project, &intent).await
@@ -71,20 +88,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_texts(field: &str, texts: &[String]) -> Result<(), ApiError> {
+fn check_texts(field: &'static str, texts: &[String]) -> Result<(), InvalidIntent> {
     if texts.is_empty() || texts.len() > MAX_ITEMS {
-        return Err(ApiError::unprocessable(
-            "invalid_intent",
-            format!("{field}: between 1 and {MAX_ITEMS} entries"),
-        ));
+        return Err(InvalidIntent::Count { field });
     }
     for (index, text) in texts.iter().enumerate() {
         let chars = text.trim().chars().count();
         if chars == 0 || chars > MAX_TEXT_CHARS {
-            return Err(ApiError::unprocessable(
-                "invalid_intent",
-                format!("{field}[{index}]: 1 to {MAX_TEXT_CHARS} characters, not blank"),
-            ));
+            return Err(InvalidIntent::Text { field, index });
         }
     }
     Ok(())

@@ -28,6 +28,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use auth::new_project_key;
 pub use error::ApiError;
+pub use intents::{IntentBody, InvalidIntent};
 pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             put(webhooks::put).get(webhooks::get).delete(webhooks::delete),
         )
         .route("/v1/projects/{project}/webhooks/{webhook}/plugin/rollback", post(plugins::rollback))
+        .route("/v1/projects/{project}/webhooks/{webhook}/plugin/versions/{version}", get(plugins::download))
         .route("/v1/projects/{project}/webhooks/{webhook}/test", post(chat::test_webhook))
         .route("/v1/projects/{project}/fallback", put(settings::put_fallback).get(settings::get_fallback))
         .route("/v1/projects/{project}/secrets", get(settings::list_secrets))

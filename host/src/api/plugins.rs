@@ -1,10 +1,12 @@
 //! A webhook's plugin: upload (validated by the runtime before anything is stored), versions,
-//! rollback, detach. The active version swaps atomically; the newest versions are kept (the
+//! a version's bytes (so a project file can keep the plugin beside it), rollback, detach. The active version swaps atomically; the newest versions are kept (the
 //! operator's `plugin_versions_kept`) and the compiled artifacts of pruned ones deleted.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -45,6 +47,23 @@ pub async fn versions(
     require_webhook(&state, &access.project, &webhook).await?;
     let versions = state.store.plugin_versions(&access.project, &webhook).await?;
     Ok(Json(serde_json::to_value(versions).map_err(ApiError::internal)?))
+}
+
+/// The wasm bytes of one stored version, as uploaded: `export` writes them beside the project
+/// file, and anyone holding the project's key could have uploaded them.
+pub async fn download(
+    access: ProjectAccess,
+    State(state): State<AppState>,
+    Path((_, webhook, version)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    ensure_id("webhook", &webhook)?;
+    require_webhook(&state, &access.project, &webhook).await?;
+    let not_found = || ApiError::NotFound(format!("plugin version {version}"));
+    let number: u32 = version.parse().map_err(|_| not_found())?;
+    let versions = state.store.plugin_versions(&access.project, &webhook).await?;
+    let stored = versions.versions.iter().find(|stored| stored.version == number).ok_or_else(not_found)?;
+    let wasm = state.store.plugin_wasm(&stored.sha256).await?.ok_or_else(not_found)?;
+    Ok(([(CONTENT_TYPE, "application/wasm")], wasm).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -245,6 +245,14 @@ impl Metrics {
         }
     }
 
+    /// A stage timed by its caller (the mapping, plugin and reply stages, which `respond` times
+    /// for the CLI and the host alike).
+    pub fn record_stage(&self, stage: Stage, took: Duration) {
+        if let Some(at) = index(&TIMED_STAGES, stage) {
+            self.stage_seconds[at].observe(took.as_secs_f64());
+        }
+    }
+
     /// One upstream call: the status it answered (`None`: no answer) and its time.
     pub fn record_upstream(&self, status: Option<u16>, elapsed: Duration) {
         if let Some(at) = index(&StatusClass::ALL, StatusClass::of(status)) {

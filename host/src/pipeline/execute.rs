@@ -1,20 +1,17 @@
-//! One webhook execution: render the request, send it, map the response, run the plugin, build
-//! the replies. Every failure becomes the webhook's failure text plus a trace that says why.
+//! One webhook execution: render the request, send it, then `respond` (map the response, run the
+//! plugin, build the replies). Every failure becomes the webhook's failure text plus a trace that says why.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::config::Limits;
-
-use crate::model::{PluginContext, Reply, UpstreamResponse, Variables};
+use crate::model::{Reply, UpstreamResponse};
 use crate::outbound::OutboundRequest;
-use crate::plugin::{CallLimits, PluginCall};
 use crate::webhook::{
-    BuiltRequest, Builtins, FieldError, RequestVars, WebhookLimits, WebhookSpec, failure_template,
-    render_failure,
+    BuiltRequest, Builtins, FieldError, RequestVars, WebhookSpec, failure_template, render_failure,
 };
 
 use super::host_log;
+use super::respond::{Asked, ReadyPlugin, call_limits, respond, saturating_usize};
 use super::stage::Stage;
 use super::trace::{BUSY, Outcome, PluginTrace, TRACE_BODY_BYTES, TraceError, UpstreamTrace, WebhookTrace};
 use super::{NO_FALLBACK_TEXT, Pipeline, PipelineError};
@@ -30,19 +27,16 @@ pub(super) enum Detail {
     Trace,
 }
 
-/// Where the user's words and the conversation are, for templates and plugins alike.
+/// Where the user's words and the conversation are, and how much of the execution to keep.
 struct Call<'a> {
-    project: &'a str,
-    webhook: &'a str,
-    latest_message: &'a str,
-    send_id: &'a str,
+    asked: Asked<'a>,
     detail: Detail,
 }
 
 impl<'a> Call<'a> {
     /// The built-in variables every template may use.
     fn builtins(&self) -> Builtins<'a> {
-        Builtins { latest_message: self.latest_message, send_id: self.send_id, project: self.project }
+        self.asked.builtins()
     }
 }
 
@@ -64,7 +58,7 @@ impl Pipeline {
     ) -> Result<WebhookTrace, PipelineError> {
         let started = Instant::now();
         let (project, secrets) = (view.project.id.as_str(), &view.secrets);
-        let call = Call { project, webhook, latest_message, send_id, detail };
+        let call = Call { asked: Asked { project, webhook, latest_message, send_id }, detail };
         let mut trace = WebhookTrace::new(webhook);
         let result = match self.catalog.webhook(view, webhook).await.map_err(PipelineError::from) {
             Ok(prepared) => {
@@ -107,37 +101,45 @@ impl Pipeline {
     ) -> Result<Vec<Reply>, TraceError> {
         let _slot = self
             .in_flight
-            .try_acquire(call.project)
+            .try_acquire(call.asked.project)
             .map_err(|full| TraceError::new(Stage::Admission, BUSY, format!("webhook executions: {full}")))?;
         // A project whose plugin slots are all taken would only wait for the upstream to be
         // refused afterwards: refuse it now, before spending an upstream call on it.
-        if prepared.plugin.is_some() && !self.runtime.has_share(call.project) {
+        if prepared.plugin.is_some() && !self.runtime.has_share(call.asked.project) {
             let busy = crate::plugin::PluginError::Busy;
             return Err(TraceError::new(Stage::Plugin, busy.code(), busy.to_string()));
         }
-        // Each stage's time goes to the metrics when its timer drops, however the stage ends.
-        let timer = |stage| self.metrics.time_stage(stage);
+        // Each stage's time goes to the metrics, however the stage ends.
         let built = {
-            let _timed = timer(Stage::Request);
+            let _timed = self.metrics.time_stage(Stage::Request);
             self.request_stage(call, prepared, secrets, trace)?
         };
         let response = {
-            let _timed = timer(Stage::Upstream);
+            let _timed = self.metrics.time_stage(Stage::Upstream);
             self.upstream_stage(call, prepared, &built, trace).await?
         };
-        let variables = {
-            let _timed = timer(Stage::Mapping);
-            mapping_stage(prepared, &response, trace)?
-        };
-        let (variables, replies) = {
-            let _timed = prepared.plugin.is_some().then(|| timer(Stage::Plugin));
-            self.plugin_stage(call, prepared, response, variables, trace).await?
-        };
-        if call.detail == Detail::Trace {
-            trace.variables = variables.clone();
+        let plugin = self.plugin_stage(prepared).await?;
+        let responded = respond(&prepared.compiled, call.asked, plugin.ready, response).await;
+        let times = responded.times;
+        let plugin_time = times.plugin.map(|run| plugin.load + run);
+        for (stage, took) in [(Stage::Mapping, times.mapping), (Stage::Plugin, plugin_time), (Stage::Reply, times.reply)] {
+            if let Some(took) = took {
+                self.metrics.record_stage(stage, took);
+            }
         }
-        let _timed = timer(Stage::Reply);
-        reply_stage(call, prepared, &variables, replies, trace)
+        trace.missing_variables = responded.missing_variables;
+        trace.timings_ms.mapping = millis_of(times.mapping.unwrap_or_default());
+        trace.timings_ms.plugin = millis_of(plugin_time.unwrap_or(plugin.load));
+        trace.timings_ms.reply = millis_of(times.reply.unwrap_or_default());
+        if let (Some(part), Some(stored)) = (responded.plugin, &prepared.plugin) {
+            trace.plugin =
+                Some(PluginTrace { version: stored.version, sha256: stored.sha256.clone(), logs: part.logs });
+        }
+        let answer = responded.result?;
+        if call.detail == Detail::Trace {
+            trace.variables = answer.variables;
+        }
+        Ok(answer.replies)
     }
 
     /// Renders the request; the trace keeps it with secrets redacted.
@@ -201,40 +203,21 @@ impl Pipeline {
         Ok(response)
     }
 
-    /// The webhook's plugin, if it has one: its variables over the mapping's, and its replies.
-    async fn plugin_stage(
-        &self,
-        call: &Call<'_>,
-        prepared: &Prepared,
-        response: UpstreamResponse,
-        variables: Variables,
-        trace: &mut WebhookTrace,
-    ) -> Result<(Variables, Option<Vec<Reply>>), TraceError> {
+    /// The webhook's plugin, if it has one, loaded and with the limits its calls get.
+    async fn plugin_stage<'a>(&'a self, prepared: &'a Prepared) -> Result<LoadedStage<'a>, TraceError> {
         let Some(plugin) = &prepared.plugin else {
-            return Ok((variables, None));
+            return Ok(LoadedStage { ready: None, load: Duration::ZERO });
         };
         let step = Instant::now();
-        let plugin_call = PluginCall {
-            response,
-            context: PluginContext {
-                project: call.project.to_string(),
-                webhook: call.webhook.to_string(),
-                send_id: call.send_id.to_string(),
-                latest_message: call.latest_message.to_string(),
-                plugin_config: prepared.compiled.plugin_config().to_string(),
-            },
-            variables,
-        };
-        let limits = call_limits(&self.limits, prepared.compiled.limits());
         let loaded = (self.loaded_plugin(plugin).await)
             .map_err(|error| TraceError::new(Stage::Plugin, error.code(), error.to_string()))?;
-        let run = self.runtime.run(&loaded, plugin_call, &limits).await;
-        trace.timings_ms.plugin = millis(step);
-        trace.plugin =
-            Some(PluginTrace { version: plugin.version, sha256: plugin.sha256.clone(), logs: run.logs });
-        let output =
-            run.result.map_err(|error| TraceError::new(Stage::Plugin, error.code(), error.to_string()))?;
-        Ok((output.variables, output.replies))
+        let ready = ReadyPlugin {
+            runtime: &self.runtime,
+            loaded,
+            limits: call_limits(&self.limits, prepared.compiled.limits()),
+            config: prepared.compiled.plugin_config(),
+        };
+        Ok(LoadedStage { ready: Some(ready), load: step.elapsed() })
     }
 
     /// A stored webhook (or its plugin) that cannot run any more answers its failure text with
@@ -264,66 +247,13 @@ impl Pipeline {
     /// The webhook's own failure text, from its failure template alone (which passes whatever
     /// else in the webhook no longer does), or the generic text when even that cannot render.
     async fn failure_text(&self, call: &Call<'_>) -> String {
-        let record = self.store.get_webhook(call.project, call.webhook).await.ok().flatten();
+        let record = self.store.get_webhook(call.asked.project, call.asked.webhook).await.ok().flatten();
         let spec = record.and_then(|record| serde_json::from_str::<WebhookSpec>(&record.spec).ok());
         match spec.as_ref().and_then(failure_template) {
             Some(failure) => render_failure(&failure, &call.builtins()),
             None => NO_FALLBACK_TEXT.to_string(),
         }
     }
-}
-
-/// The declarative mapping of the upstream's body into variables.
-fn mapping_stage(
-    prepared: &Prepared,
-    response: &UpstreamResponse,
-    trace: &mut WebhookTrace,
-) -> Result<Variables, TraceError> {
-    let step = Instant::now();
-    let mapped = prepared.compiled.extract(&response.body);
-    trace.timings_ms.mapping = millis(step);
-    match mapped {
-        Ok(mapped) => {
-            trace.missing_variables = mapped.missing;
-            Ok(mapped.variables)
-        }
-        // A plugin may read bodies the declarative mapping cannot, so only fail without one.
-        Err(error) if prepared.plugin.is_none() => {
-            Err(TraceError::new(Stage::Mapping, "unreadable_body", error.to_string()))
-        }
-        Err(_) => Ok(Variables::new()),
-    }
-}
-
-/// The plugin's replies, or the success template over the variables.
-fn reply_stage(
-    call: &Call<'_>,
-    prepared: &Prepared,
-    variables: &Variables,
-    replies: Option<Vec<Reply>>,
-    trace: &mut WebhookTrace,
-) -> Result<Vec<Reply>, TraceError> {
-    let step = Instant::now();
-    let replies = match replies {
-        Some(replies) => replies,
-        None => {
-            let text = prepared
-                .compiled
-                .render_success(variables, &call.builtins())
-                .map_err(|error| TraceError::new(Stage::Reply, "missing_variable", error.to_string()))?;
-            // An empty bubble is no answer: the user gets the failure text instead.
-            if text.trim().is_empty() {
-                return Err(TraceError::new(
-                    Stage::Reply,
-                    "empty_reply",
-                    "the success template rendered to blank text",
-                ));
-            }
-            vec![Reply::text(text)]
-        }
-    };
-    trace.timings_ms.reply = millis(step);
-    Ok(replies)
 }
 
 fn upstream_trace(response: &UpstreamResponse) -> UpstreamTrace {
@@ -336,35 +266,6 @@ fn upstream_trace(response: &UpstreamResponse) -> UpstreamTrace {
     }
 }
 
-/// The operator's plugin limits, lowered where the webhook asks (validation kept them at most
-/// the operator's; `min` keeps that true even if the operator lowered a limit since).
-fn call_limits(operator: &Limits, webhook: &WebhookLimits) -> CallLimits {
-    let mut limits = CallLimits::from_config(operator);
-    if let Some(ms) = webhook.plugin_timeout_ms {
-        limits.timeout = limits.timeout.min(Duration::from_millis(ms));
-    }
-    if let Some(fuel) = webhook.plugin_fuel {
-        limits.fuel = limits.fuel.min(fuel);
-    }
-    let lower = |current: &mut usize, wanted: Option<u64>| {
-        if let Some(wanted) = wanted {
-            *current = (*current).min(saturating_usize(wanted));
-        }
-    };
-    lower(&mut limits.memory_bytes, webhook.plugin_memory_bytes);
-    lower(&mut limits.output_bytes, webhook.plugin_output_bytes);
-    lower(&mut limits.log_bytes, webhook.plugin_log_bytes);
-    lower(&mut limits.max_variables, webhook.plugin_max_variables);
-    lower(&mut limits.max_replies, webhook.plugin_max_replies);
-    lower(&mut limits.max_buttons, webhook.plugin_max_buttons);
-    lower(&mut limits.max_log_lines, webhook.plugin_max_log_lines);
-    limits
-}
-
-fn saturating_usize(value: u64) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
-}
-
 fn content_type(headers: &[(http::HeaderName, http::HeaderValue)]) -> String {
     headers
         .iter()
@@ -375,5 +276,15 @@ fn content_type(headers: &[(http::HeaderName, http::HeaderValue)]) -> String {
 }
 
 fn millis(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
+    millis_of(since.elapsed())
+}
+
+fn millis_of(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The plugin ready to run, and the time its loading took (part of the plugin stage's time).
+struct LoadedStage<'a> {
+    ready: Option<ReadyPlugin<'a>>,
+    load: Duration,
 }

@@ -5,6 +5,7 @@ mod console;
 mod execute;
 mod host_log;
 mod plugin_source;
+mod respond;
 mod stage;
 mod trace;
 
@@ -25,6 +26,7 @@ use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 pub use console::CONSOLE_ANSWER_BYTES;
 use execute::Detail;
 pub use host_log::GUEST_LOG;
+pub use respond::{Answer, Asked, PluginPart, ReadyPlugin, Responded, StageTimes, call_limits, respond};
 pub use stage::Stage;
 pub use trace::{Outcome, TraceError, WebhookTrace};
 

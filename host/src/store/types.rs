@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// A project as the API shows it. The key hash is deliberately absent: it never leaves the store
 /// except in [`ProjectConfig`], for auth.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -66,7 +66,7 @@ pub enum Fallback {
 
 /// One uploaded plugin binary of a webhook. Versions count 1, 2, 3.. per webhook and are kept
 /// after a newer upload so a bad release can be rolled back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginVersion {
     pub version: u32,
     pub sha256: String,
@@ -75,7 +75,7 @@ pub struct PluginVersion {
 }
 
 /// Every version of a webhook's plugin, oldest first, and which one runs (none once detached).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginVersions {
     pub active: Option<u32>,
     pub versions: Vec<PluginVersion>,
