@@ -122,7 +122,9 @@ impl Pipeline {
         let responded = respond(&prepared.compiled, call.asked, plugin.ready, response).await;
         let times = responded.times;
         let plugin_time = times.plugin.map(|run| plugin.load + run);
-        for (stage, took) in [(Stage::Mapping, times.mapping), (Stage::Plugin, plugin_time), (Stage::Reply, times.reply)] {
+        for (stage, took) in
+            [(Stage::Mapping, times.mapping), (Stage::Plugin, plugin_time), (Stage::Reply, times.reply)]
+        {
             if let Some(took) = took {
                 self.metrics.record_stage(stage, took);
             }
