@@ -22,16 +22,16 @@ pub enum Body {
 pub enum ClientError {
     #[error("--url {0:?} is not an http:// or https:// URL")]
     Url(String),
-    #[error("TLS setup failed: {0}")]
+    #[error("TLS setup failed")]
     Tls(#[from] rustls::Error),
-    #[error("{method} {path}: {source}")]
+    #[error("{method} {path}")]
     Request {
         method: Method,
         path: String,
         #[source]
         source: hyper_util::client::legacy::Error,
     },
-    #[error("{method} {path}: reading the answer: {source}")]
+    #[error("{method} {path}: reading the answer")]
     Read {
         method: Method,
         path: String,
@@ -41,7 +41,7 @@ pub enum ClientError {
     /// The API refused: its status and `{"error": {"code", "message"}}`.
     #[error("{method} {path}: {status} {code}: {message}")]
     Api { method: Method, path: String, status: StatusCode, code: String, message: String },
-    #[error("{method} {path}: unexpected answer: {source}")]
+    #[error("{method} {path}: unexpected answer")]
     Decode {
         method: Method,
         path: String,

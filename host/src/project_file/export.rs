@@ -71,6 +71,11 @@ pub async fn export(client: &ApiClient, args: ExportArgs<'_>) -> Result<Exported
     };
     let text = file.render()?;
     if let Some(out) = args.out {
+        // `--out shop/project.toml` in a fresh checkout: the folder is the user's to name.
+        if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| ProjectFileError::Write { path: dir.to_owned(), source })?;
+        }
         std::fs::write(out, &text)
             .map_err(|source| ProjectFileError::Write { path: out.to_owned(), source })?;
     }

@@ -21,11 +21,11 @@ pub use format::{FormatError, PluginFile, ProjectFile, VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectFileError {
-    #[error("reading {}: {source}", path.display())]
+    #[error("reading {}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Format { path: PathBuf, source: FormatError },
     #[error(transparent)]
     Render(#[from] FormatError),
@@ -37,6 +37,6 @@ pub enum ProjectFileError {
     #[error(transparent)]
     Api(#[from] ClientError),
     /// A change the API refused after others were made: the report says which were.
-    #[error("{report}after {done} change(s), {change} failed: {source}")]
+    #[error("{report}after {done} change(s), {change} failed")]
     Partial { report: String, done: usize, change: String, source: ClientError },
 }
