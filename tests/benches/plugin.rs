@@ -127,8 +127,10 @@ fn languages(c: &mut Criterion) {
         let start = Instant::now();
         let plugin = runtime.load(&bytes).expect("plugin");
         let cranelift = start.elapsed();
-        let compile =
-            CompileBounds { worker: Some(fallback_tests::host::compile_worker()), ..CompileBounds::default() };
+        let compile = CompileBounds {
+            worker: Some(fallback_tests::host::compile_worker()),
+            ..CompileBounds::default()
+        };
         let tiered =
             PluginRuntime::new(RuntimeOptions { compile, ..RuntimeOptions::default() }).expect("runtime");
         let start = Instant::now();

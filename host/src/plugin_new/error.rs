@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NewError {
-    #[error("invalid plugin name {0:?}: use 1 to 64 of a-z, 0-9, `_` and `-`, starting with a letter or digit")]
+    #[error(
+        "invalid plugin name {0:?}: use 1 to 64 of a-z, 0-9, `_` and `-`, starting with a letter or digit"
+    )]
     InvalidName(String),
     #[error("{0} exists and is not empty: choose another name or --dir")]
     NotEmpty(PathBuf),

@@ -45,7 +45,11 @@ pub fn default_sdk_path() -> PathBuf {
 pub fn execute(args: NewArgs) -> ExitCode {
     match scaffold(&args) {
         Ok(project) => {
-            println!("created {} ({:?}): its README.md says how to build, test and upload it", project.display(), args.lang);
+            println!(
+                "created {} ({:?}): its README.md says how to build, test and upload it",
+                project.display(),
+                args.lang
+            );
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -65,7 +65,9 @@ fn sdk_dir(given: Option<PathBuf>) -> Result<PathBuf, NewError> {
 fn componentize_js_version() -> String {
     serde_json::from_str::<serde_json::Value>(JS_SDK_PACKAGE)
         .ok()
-        .and_then(|manifest| manifest["dependencies"]["@bytecodealliance/componentize-js"].as_str().map(str::to_owned))
+        .and_then(|manifest| {
+            manifest["dependencies"]["@bytecodealliance/componentize-js"].as_str().map(str::to_owned)
+        })
         .unwrap_or_else(|| "*".to_owned())
 }
 
@@ -97,9 +99,10 @@ mod tests {
             let project = scaffold(&args(name, lang, dir.path()))?;
             for (path, _) in templates::files(lang) {
                 let text = std::fs::read_to_string(project.join(path))?;
-                let unfilled = ["{{name}}", "{{module}}", "{{wasm}}", "{{sdk}}", "{{upload}}", "{{componentize_js}}"]
-                    .into_iter()
-                    .find(|placeholder| text.contains(placeholder));
+                let unfilled =
+                    ["{{name}}", "{{module}}", "{{wasm}}", "{{sdk}}", "{{upload}}", "{{componentize_js}}"]
+                        .into_iter()
+                        .find(|placeholder| text.contains(placeholder));
                 assert_eq!(unfilled, None, "{name}/{path}");
             }
         }

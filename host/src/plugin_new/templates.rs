@@ -7,7 +7,8 @@ use super::Lang;
 /// (path in the project, contents with placeholders).
 pub type Template = (&'static str, &'static str);
 
-const SAMPLE_RESPONSE: Template = ("sample-response.json", include_str!("templates/common/sample-response.json"));
+const SAMPLE_RESPONSE: Template =
+    ("sample-response.json", include_str!("templates/common/sample-response.json"));
 const WEBHOOK: Template = ("webhook.json", include_str!("templates/common/webhook.json"));
 const WIT: Template = ("wit/plugin.wit", include_str!("../../../wit/plugin.wit"));
 
