@@ -56,7 +56,9 @@ fn sh(project: &Path, path: &str, command: &str, env: &[(&str, &str)]) -> String
         if run_takes_webhook() { command.to_owned() } else { command.replace(" --webhook webhook.json", "") };
     let mut sh = Command::new("sh");
     // What the outer cargo set for this test must not steer the project's own builds.
-    for name in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS"] {
+    for name in
+        ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS"]
+    {
         sh.env_remove(name);
     }
     let output = sh
