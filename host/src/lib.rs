@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_cmd;
+pub mod plugin_new;
 mod plugin_run;
 mod private_file;
 pub mod project_file;

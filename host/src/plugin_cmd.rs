@@ -44,6 +44,8 @@ pub enum PluginCommand {
         #[arg(long, default_value = "application/json")]
         content_type: String,
     },
+    /// Scaffold a plugin project (Rust, JavaScript or Python) that builds, tests and runs as it stands.
+    New(crate::plugin_new::NewArgs),
     /// The host's compile worker: wasm on stdin, the compiled artifact on stdout.
     #[command(hide = true)]
     CompileWorker,
@@ -94,6 +96,7 @@ impl CommandError {
 pub fn execute(cmd: PluginCommand) -> ExitCode {
     let outcome = match cmd {
         PluginCommand::CompileWorker => return crate::plugin::compile_worker_main(),
+        PluginCommand::New(args) => return crate::plugin_new::execute(args),
         PluginCommand::Check { file } => check(&file),
         PluginCommand::Run { file, response, webhook, config, message, status, content_type } => {
             let sample = Sample { response, message, status, content_type };

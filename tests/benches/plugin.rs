@@ -2,16 +2,22 @@
 //! (a) a fresh instance + extract + format through `PluginRuntime::run`, as the host does;
 //! (b) extract + format on one reused instance, the floor without instantiation;
 //! (c) the same logic in native Rust (parse, look the field up), the floor without wasm;
-//! (d) as (a) on baseline (Winch) code, what a fresh upload runs until its optimized code is in.
+//! (d) as (a) on baseline (Winch) code, what a fresh upload runs until its optimized code is in;
+//! (e) json-reply in Rust, JavaScript and Python side by side: component size, compile time with
+//! Winch and with Cranelift, and (a) for each, with its ratio to Rust's in the same run. The
+//! JavaScript and Python plugins are built from source first (skipped, saying why, without node
+//! or componentize-py).
 //!
 //! `cargo bench -p fallback-tests --bench plugin -- --warm-up-time 1 --measurement-time 3`
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fallback_host::model::{PluginContext, UpstreamResponse};
 use fallback_host::plugin::{CallLimits, CompileBounds, PluginCall, PluginRuntime, RuntimeOptions, Tier};
-use fallback_tests::wasm;
+use fallback_tests::{langs, wasm};
 
 const BODY: &str =
     r#"{"message":"Our store opens at 9am and closes at 6pm.","id":"r-1842","confidence":0.93}"#;
@@ -77,5 +83,89 @@ fn plugin(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, plugin);
+/// One language's figures, measured in this run.
+struct Figures {
+    lang: &'static str,
+    size: usize,
+    winch: Duration,
+    cranelift: Duration,
+    fresh: Duration,
+}
+
+/// The median of `runs` fresh-instance calls: the ratio table compares like with like.
+fn median_fresh_call(
+    tokio: &tokio::runtime::Runtime,
+    runtime: &PluginRuntime,
+    plugin: &std::sync::Arc<fallback_host::plugin::LoadedPlugin>,
+    limits: &CallLimits,
+    runs: usize,
+) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            tokio.block_on(runtime.run(plugin, call(), limits)).result.expect("ok");
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn languages(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+    let limits = CallLimits::default();
+    let mut plugins: Vec<(&'static str, PathBuf)> = vec![("rust", PathBuf::from(wasm::JSON_REPLY))];
+    plugins.extend(langs::json_reply_js().map(|path| ("javascript", path)));
+    plugins.extend(langs::json_reply_py().map(|path| ("python", path)));
+
+    let mut figures = Vec::new();
+    let mut group = c.benchmark_group("json-reply by language");
+    for (lang, path) in plugins {
+        let bytes = wasm::read(&path);
+        // Each compile on a runtime of its own, so nothing is found in a cache.
+        let runtime = PluginRuntime::new(RuntimeOptions::default()).expect("runtime");
+        let start = Instant::now();
+        let plugin = runtime.load(&bytes).expect("plugin");
+        let cranelift = start.elapsed();
+        let compile = CompileBounds {
+            worker: Some(fallback_tests::host::compile_worker()),
+            ..CompileBounds::default()
+        };
+        let tiered =
+            PluginRuntime::new(RuntimeOptions { compile, ..RuntimeOptions::default() }).expect("runtime");
+        let start = Instant::now();
+        let baseline = tokio.block_on(tiered.load_upload(bytes.clone().into())).expect("plugin");
+        let winch = start.elapsed();
+        assert_eq!(baseline.tier(), Tier::Baseline);
+
+        let check = tokio.block_on(runtime.run(&plugin, call(), &limits)).result.expect("the call works");
+        assert_eq!(check.variables["reply"], "Our store opens at 9am and closes at 6pm.", "{lang}");
+        group.bench_function(format!("fresh instance + extract + format/{lang}"), |b| {
+            b.iter(|| tokio.block_on(runtime.run(&plugin, call(), &limits)).result.expect("ok"))
+        });
+        let fresh = median_fresh_call(&tokio, &runtime, &plugin, &limits, 200);
+        figures.push(Figures { lang, size: bytes.len(), winch, cranelift, fresh });
+    }
+    group.finish();
+
+    let rust = figures.first().map(|f| f.fresh.as_secs_f64()).unwrap_or(1.0);
+    println!("\njson-reply by language (fresh instance + extract + format: median of 200 calls)");
+    println!(
+        "{:<11} {:>13} {:>15} {:>18} {:>12} {:>8}",
+        "language", "size (bytes)", "compile Winch", "compile Cranelift", "fresh call", "vs Rust"
+    );
+    for f in &figures {
+        println!(
+            "{:<11} {:>13} {:>15.1?} {:>18.1?} {:>12.1?} {:>7.1}x",
+            f.lang,
+            f.size,
+            f.winch,
+            f.cranelift,
+            f.fresh,
+            f.fresh.as_secs_f64() / rust
+        );
+    }
+}
+
+criterion_group!(benches, plugin, languages);
 criterion_main!(benches);

@@ -4,6 +4,7 @@ pub mod bombs;
 pub mod browser;
 pub mod database;
 pub mod host;
+pub mod langs;
 pub mod served;
 pub mod upstream;
 pub mod wasm;

@@ -287,7 +287,13 @@ pub(super) fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Component, an
     // SAFETY: the bytes come from `Engine::precompile_component` of this build (this process
     // or its compile worker, the same executable) or from the cache directory that only
     // holds such artifacts; wasmtime checks the header, version and engine configuration.
-    Ok(unsafe { Component::deserialize(engine, bytes) }?)
+    let component = unsafe { Component::deserialize(engine, bytes) }?;
+    // From bytes in memory, wasmtime builds each memory's copy-on-write image (a memfd holding
+    // the data segments) lazily, at the first instantiation: for a JavaScript or Python plugin
+    // that is megabytes of interpreter heap copied inside the first call's timeout. Built here,
+    // at load, every call instantiates from a ready image.
+    component.initialize_copy_on_write_image()?;
+    Ok(component)
 }
 
 /// Writes the artifact through a temporary file and a rename, so a concurrent reader never
