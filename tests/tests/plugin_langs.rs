@@ -203,3 +203,21 @@ fn exports_both_hooks(stdout: &str) -> bool {
         })
     })
 }
+
+/// The examples' own unit tests, run as their READMEs say (`npm test`; `python3 -m unittest` with
+/// the helper on the path), so the plugins' pure logic is checked outside WebAssembly too.
+#[test]
+fn the_examples_own_tests_pass_as_their_readmes_say() {
+    let root = langs::repo_root();
+    if langs::available(langs::require_tool("node", "Node.js 20+: apt-get install -y nodejs npm")).is_some() {
+        langs::run(Command::new("npm").arg("test").current_dir(root.join("plugins/json-reply-js")));
+    }
+    if langs::available(langs::require_tool("python3", "apt-get install -y python3")).is_some() {
+        langs::run(
+            Command::new("python3")
+                .args(["-m", "unittest"])
+                .env("PYTHONPATH", "../../guest-sdk/python")
+                .current_dir(root.join("plugins/json-reply-py")),
+        );
+    }
+}

@@ -45,15 +45,8 @@ fn path_with_cli(dir: &Path) -> String {
     format!("{}:{path}", bin.display())
 }
 
-/// Whether `plugin run` takes `--webhook` in this build; until it does, the README's runs go without.
-fn run_takes_webhook() -> bool {
-    cli(&["plugin", "run", "--help"]).1.contains("--webhook")
-}
-
 /// Runs one README command with `sh` in `project`; answers its stdout, panicking on failure.
 fn sh(project: &Path, path: &str, command: &str, env: &[(&str, &str)]) -> String {
-    let command =
-        if run_takes_webhook() { command.to_owned() } else { command.replace(" --webhook webhook.json", "") };
     let mut sh = Command::new("sh");
     // What the outer cargo set for this test must not steer the project's own builds.
     for name in
