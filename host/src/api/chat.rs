@@ -105,7 +105,7 @@ fn default_test_send_id() -> String {
 pub async fn test_webhook(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
     JsonBody(body): JsonBody<TestRequest>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
@@ -137,7 +137,7 @@ pub async fn test_webhook(
 pub async fn conversation(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, send_id)): Path<(String, String)>,
+    Path((_project, send_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     // `Path` has percent-decoded the segment: `whatsapp%3A%2B1415..` arrives as `whatsapp:+1415..`.
     let send_id = self::send_id(send_id)?;

@@ -48,7 +48,7 @@ pub struct PutIntent {
 pub async fn put(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, intent)): Path<(String, String)>,
+    Path((_project, intent)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutIntent>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("intent", &intent)?;
@@ -90,7 +90,7 @@ pub async fn list(access: ProjectAccess, State(state): State<AppState>) -> Resul
 pub async fn get(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, intent)): Path<(String, String)>,
+    Path((_project, intent)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("intent", &intent)?;
     stored(&state, &access.project, &intent).await
@@ -121,7 +121,7 @@ async fn stored(state: &AppState, project: &str, intent: &str) -> Result<Json<Va
 pub async fn delete(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, intent)): Path<(String, String)>,
+    Path((_project, intent)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("intent", &intent)?;
     if !state.store.delete_intent(&access.project, &intent).await? {

@@ -51,7 +51,7 @@ use crate::store::PluginVersions;
 pub async fn upload(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
     WasmBody(wasm): WasmBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     ensure_id("webhook", &webhook)?;
@@ -88,7 +88,7 @@ pub async fn upload(
 pub async fn versions(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
     require_webhook(&state, &access.project, &webhook).await?;
@@ -121,7 +121,7 @@ pub struct Rollback {
 pub async fn rollback(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
     JsonBody(body): JsonBody<Rollback>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
@@ -156,7 +156,7 @@ pub async fn rollback(
 pub async fn detach(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("webhook", &webhook)?;
     require_webhook(&state, &access.project, &webhook).await?;

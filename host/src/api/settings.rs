@@ -152,7 +152,7 @@ impl std::fmt::Debug for PutSecret {
 pub async fn put_secret(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, name)): Path<(String, String)>,
+    Path((_project, name)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutSecret>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("secret", &name)?;
@@ -201,7 +201,7 @@ pub async fn list_secrets(
 pub async fn delete_secret(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, name)): Path<(String, String)>,
+    Path((_project, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("secret", &name)?;
     if !state.store.delete_secret(&access.project, &name).await? {

@@ -36,7 +36,7 @@ use crate::webhook::WebhookSpec;
 pub async fn put(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
     JsonBody(spec): JsonBody<WebhookSpec>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
@@ -73,7 +73,7 @@ pub async fn put(
 pub async fn get(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
     let spec = load(&state, &access.project, &webhook).await?;
@@ -114,7 +114,7 @@ pub async fn list(access: ProjectAccess, State(state): State<AppState>) -> Resul
 pub async fn delete(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("webhook", &webhook)?;
     let deleted =

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
 use super::error::ApiError;
+use common::SecuritySchemes;
 
 /// The document's frame; `finish` completes it once the routes have added their paths.
 #[derive(OpenApi)]
@@ -42,7 +43,7 @@ use super::error::ApiError;
         (name = "console", description = "The bot builder's web console: static pages that speak this API."),
     ),
     components(schemas(schemas::ErrorBody, schemas::ErrorDetail, schemas::FieldError, codes::ErrorCode)),
-    modifiers(&common::SecuritySchemes),
+    modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;
 
