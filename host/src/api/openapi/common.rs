@@ -116,6 +116,7 @@ pub fn add_shared_responses(document: &mut OpenApi) {
     }
     for (path, item) in document.paths.paths.iter_mut() {
         for operation in operations(item) {
+            drop_repeated_parameters(operation);
             for shared in &all {
                 if applies(shared, path, operation) {
                     operation
@@ -126,6 +127,20 @@ pub fn add_shared_responses(document: &mut OpenApi) {
                 }
             }
         }
+    }
+}
+
+/// utoipa adds a bare parameter for each `{name}` of the path beside the described ones that
+/// `params(..)` gives; a parameter may appear once, so the described one (first) stays.
+fn drop_repeated_parameters(operation: &mut Operation) {
+    if let Some(parameters) = &mut operation.parameters {
+        let mut seen = Vec::new();
+        parameters.retain(|parameter| {
+            let key = (parameter.name.clone(), parameter.parameter_in.clone());
+            let first = !seen.contains(&key);
+            seen.push(key);
+            first
+        });
     }
 }
 
