@@ -14,7 +14,7 @@ use super::body::{JsonBody, WasmBody};
 use super::error::ApiError;
 use super::openapi::examples;
 use super::openapi::params::WebhookPath;
-use super::openapi::schemas::{ErrorBody, PluginUploaded};
+use super::openapi::schemas::{ErrorBody, PluginUploaded, WasmComponent};
 use super::state::AppState;
 use crate::plugin::PluginError;
 use crate::store::PluginVersions;
@@ -30,7 +30,7 @@ use crate::store::PluginVersions;
         `plugin_upload_bytes` (32 MiB by default).",
     params(WebhookPath),
     security(("project_key" = []), ("admin_token" = [])),
-    request_body(content = [u8], content_type = "application/wasm", description = "The component's bytes."),
+    request_body(content = WasmComponent, content_type = "application/wasm", description = "The component's bytes."),
     responses(
         (status = 201, description = "Stored as a new version, now active.", body = PluginUploaded,
             example = json!(examples::plugin_uploaded())),

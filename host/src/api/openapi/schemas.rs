@@ -5,9 +5,12 @@
 //! Documentation only: nothing constructs them.
 #![allow(dead_code)]
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::codes::ErrorCode;
 use crate::store::{Intent, Project, Turn};
@@ -157,4 +160,24 @@ pub struct Readiness {
 pub enum ReadinessStatus {
     Ready,
     Unavailable,
+}
+
+/// A plugin upload's body: the component's bytes, as they are.
+pub struct WasmComponent;
+
+impl PartialSchema for WasmComponent {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type("application/wasm")
+            .description(Some("A WebAssembly component (`wasm32-wasip2`) of the `fallback:plugin` world."))
+            .into()
+    }
+}
+
+impl ToSchema for WasmComponent {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("WasmComponent")
+    }
 }
