@@ -5,19 +5,21 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Variables by name, as templates see them. Ordered so traces and tests are stable.
 pub type Variables = BTreeMap<String, String>;
 
 /// A quick-reply button: `label` is shown, `payload` comes back as the user's next message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Button {
     pub label: String,
     pub payload: String,
 }
 
 /// One message of the bot's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"text": "We open at 9 am.", "buttons": [{"label": "Thanks!", "payload": "thanks"}]}))]
 pub struct Reply {
     pub text: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -50,7 +52,7 @@ pub struct PluginContext {
     pub plugin_config: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Trace,
@@ -61,7 +63,7 @@ pub enum LogLevel {
 }
 
 /// One line a plugin logged (or wrote to stdout/stderr).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LogLine {
     pub level: LogLevel,
     pub message: String,

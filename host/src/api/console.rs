@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use super::openapi::params::ConsoleFile;
+use super::openapi::schemas::ErrorBody;
 
 /// No inline script or style, nothing from elsewhere: every text the console shows comes from
 /// users, upstreams or plugins, and a slip that renders one as HTML must still run nothing.
@@ -60,12 +62,59 @@ static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
     ASSETS.iter().map(|asset| format!("\"{}\"", &hex::encode(Sha256::digest(asset.body))[..32])).collect()
 });
 
-/// `/console` and `/console/`: the page shell.
+/// `/console`: the page shell.
+#[utoipa::path(
+    get,
+    path = "/console",
+    operation_id = "console",
+    tag = "console",
+    summary = "The web console's page",
+    description = "Sign in with a project key, or with the admin token to manage projects. Served with a strict \
+        Content-Security-Policy and an ETag; a request whose `If-None-Match` holds it gets 304.",
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 304, description = "Not modified since the ETag sent."),
+    ),
+)]
 pub async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 
+/// `/console/`: the same page, for a link written with the slash.
+#[utoipa::path(
+    get,
+    path = "/console/",
+    operation_id = "console_slash",
+    tag = "console",
+    summary = "The web console's page (with a trailing slash)",
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 304, description = "Not modified since the ETag sent."),
+    ),
+)]
+pub async fn index_slash(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
 /// `/console/{file}`: a module, the style sheet or the icon.
+#[utoipa::path(
+    get,
+    path = "/console/{file}",
+    operation_id = "console_file",
+    tag = "console",
+    summary = "A file of the web console",
+    params(ConsoleFile),
+    responses(
+        (status = 200, description = "The file.", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+            (String = "image/svg+xml"),
+            (String = "text/html"),
+        )),
+        (status = 304, description = "Not modified since the ETag sent."),
+        (status = 404, description = "No such file (`not_found`).", body = ErrorBody),
+    ),
+)]
 pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     serve(&file, &headers)
 }

@@ -5,21 +5,29 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::auth::{ProjectAccess, ensure_id};
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::openapi::examples;
+use super::openapi::params::{IntentPath, ProjectPath};
+use super::openapi::schemas::{ErrorBody, IntentList};
 use super::state::AppState;
-use crate::store::NewIntent;
+use crate::store::{Intent, NewIntent};
 
 const MAX_ITEMS: usize = 1000;
 const MAX_TEXT_CHARS: usize = 2000;
 
 /// An intent as `PUT …/intents/{i}` takes it, and as a project file writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntentBody {
+    /// Utterances that mean this intent: 1 to 1000, each 1 to 2000 characters.
+    #[schema(min_items = 1, max_items = 1000)]
     pub examples: Vec<String>,
+    /// What the bot answers when a message matches: 1 to 1000, each 1 to 2000 characters.
+    #[schema(min_items = 1, max_items = 1000)]
     pub responses: Vec<String>,
 }
 
@@ -40,10 +48,25 @@ impl IntentBody {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/projects/{project}/intents/{intent}",
+    operation_id = "put_intent",
+    tag = "intents",
+    summary = "Create or replace an intent",
+    params(IntentPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    request_body(content = IntentBody, example = json!(examples::put_intent())),
+    responses(
+        (status = 200, description = "The intent as stored.", body = Intent, example = json!(examples::intent())),
+        (status = 422, description = "No examples or responses, too many, or a blank or too long one \
+            (`invalid_intent`).", body = ErrorBody),
+    ),
+)]
 pub async fn put(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, intent)): Path<(String, String)>,
+    Path((_project, intent)): Path<(String, String)>,
     JsonBody(body): JsonBody<IntentBody>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("intent", &intent)?;
@@ -53,15 +76,38 @@ pub async fn put(
     stored(&state, &access.project, &intent).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/intents",
+    operation_id = "list_intents",
+    tag = "intents",
+    summary = "List a project's intents",
+    params(ProjectPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses((status = 200, description = "The intents, by id.", body = IntentList, example = json!(examples::intents()))),
+)]
 pub async fn list(access: ProjectAccess, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let intents = state.store.list_intents(&access.project).await?;
     Ok(Json(json!({ "intents": intents })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/intents/{intent}",
+    operation_id = "get_intent",
+    tag = "intents",
+    summary = "Read an intent",
+    params(IntentPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The intent.", body = Intent, example = json!(examples::intent())),
+        (status = 404, description = "No such intent, or no such project (`not_found`).", body = ErrorBody),
+    ),
+)]
 pub async fn get(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, intent)): Path<(String, String)>,
+    Path((_project, intent)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("intent", &intent)?;
     stored(&state, &access.project, &intent).await
@@ -76,10 +122,23 @@ async fn stored(state: &AppState, project: &str, intent: &str) -> Result<Json<Va
     Ok(Json(serde_json::to_value(stored).map_err(ApiError::internal)?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/projects/{project}/intents/{intent}",
+    operation_id = "delete_intent",
+    tag = "intents",
+    summary = "Delete an intent",
+    params(IntentPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such intent, or no such project (`not_found`).", body = ErrorBody),
+    ),
+)]
 pub async fn delete(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, intent)): Path<(String, String)>,
+    Path((_project, intent)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("intent", &intent)?;
     if !state.store.delete_intent(&access.project, &intent).await? {

@@ -9,6 +9,7 @@ mod console;
 mod error;
 mod intents;
 pub mod metrics;
+mod openapi;
 mod plugins;
 mod projects;
 mod settings;
@@ -17,14 +18,16 @@ mod webhooks;
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::{Extension, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::new_project_key;
 pub use error::ApiError;
@@ -33,54 +36,22 @@ pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the whole API over shared state.
+/// Builds the whole API over shared state. The routes and the OpenAPI document come from the
+/// same lists ([`routes`], [`plugin_routes`]), so a route cannot exist undocumented.
 pub fn router(state: AppState) -> Router {
     let limits = &state.config.limits;
-    let plugin_routes = Router::new()
-        .route(
-            "/v1/projects/{project}/webhooks/{webhook}/plugin",
-            put(plugins::upload).get(plugins::versions).delete(plugins::detach),
-        )
+    let plugins = plugin_routes()
         .layer(DefaultBodyLimit::max(limits.plugin_upload_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), upload_deadline));
-
-    let api = Router::new()
-        .route("/v1/projects", post(projects::create).get(projects::list))
-        .route("/v1/projects/{project}", get(projects::get).patch(projects::update).delete(projects::delete))
-        .route("/v1/projects/{project}/key", post(projects::rotate_key))
-        .route("/v1/projects/{project}/intents", get(intents::list))
-        .route(
-            "/v1/projects/{project}/intents/{intent}",
-            put(intents::put).get(intents::get).delete(intents::delete),
-        )
-        .route("/v1/projects/{project}/webhooks", get(webhooks::list))
-        .route(
-            "/v1/projects/{project}/webhooks/{webhook}",
-            put(webhooks::put).get(webhooks::get).delete(webhooks::delete),
-        )
-        .route("/v1/projects/{project}/webhooks/{webhook}/plugin/rollback", post(plugins::rollback))
-        .route("/v1/projects/{project}/webhooks/{webhook}/plugin/versions/{version}", get(plugins::download))
-        .route("/v1/projects/{project}/webhooks/{webhook}/test", post(chat::test_webhook))
-        .route("/v1/projects/{project}/fallback", put(settings::put_fallback).get(settings::get_fallback))
-        .route("/v1/projects/{project}/secrets", get(settings::list_secrets))
-        .route(
-            "/v1/projects/{project}/secrets/{name}",
-            put(settings::put_secret).delete(settings::delete_secret),
-        )
-        .route("/v1/projects/{project}/chat", post(chat::chat))
-        .route("/v1/projects/{project}/conversations/{send_id}", get(chat::conversation))
-        .route("/console", get(console::index))
-        .route("/console/", get(console::index))
-        .route("/console/{file}", get(console::asset))
-        .route("/healthz", get(metrics::healthz))
-        .route("/readyz", get(metrics::readyz))
-        .route("/metrics", get(metrics::metrics))
+    let api = routes()
         .layer(DefaultBodyLimit::max(limits.request_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), deadline));
+    let (router, document) = api.merge(plugins).split_for_parts();
 
-    api.merge(plugin_routes)
+    router
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(Extension(openapi::Served::new(document)))
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -90,6 +61,40 @@ pub fn router(state: AppState) -> Router {
         }).on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Every route but the plugin's: one `routes!` per path, each handler annotated with
+/// `#[utoipa::path]`. A plain `.route(..)` here would escape the document (the openapi test
+/// refuses one).
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(projects::create, projects::list))
+        .routes(routes!(projects::get, projects::update, projects::delete))
+        .routes(routes!(projects::rotate_key))
+        .routes(routes!(intents::list))
+        .routes(routes!(intents::put, intents::get, intents::delete))
+        .routes(routes!(webhooks::list))
+        .routes(routes!(webhooks::put, webhooks::get, webhooks::delete))
+        .routes(routes!(plugins::rollback))
+        .routes(routes!(plugins::download))
+        .routes(routes!(chat::test_webhook))
+        .routes(routes!(settings::put_fallback, settings::get_fallback))
+        .routes(routes!(settings::list_secrets))
+        .routes(routes!(settings::put_secret, settings::delete_secret))
+        .routes(routes!(chat::chat))
+        .routes(routes!(chat::conversation))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(console::index))
+        .routes(routes!(console::index_slash))
+        .routes(routes!(console::asset))
+        .routes(routes!(metrics::healthz))
+        .routes(routes!(metrics::readyz))
+        .routes(routes!(metrics::metrics))
+}
+
+/// The plugin upload route, apart for its own body limit and deadline.
+fn plugin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(plugins::upload, plugins::versions, plugins::detach))
 }
 
 async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {

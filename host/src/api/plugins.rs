@@ -9,17 +9,51 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::auth::{ProjectAccess, ensure_id};
 use super::body::{JsonBody, WasmBody};
 use super::error::ApiError;
+use super::openapi::examples;
+use super::openapi::params::{PluginVersionPath, WebhookPath};
+use super::openapi::schemas::{ErrorBody, PluginUploaded, WasmComponent};
 use super::state::AppState;
 use crate::plugin::PluginError;
+use crate::store::PluginVersions;
 
+#[utoipa::path(
+    put,
+    path = "/v1/projects/{project}/webhooks/{webhook}/plugin",
+    operation_id = "upload_plugin",
+    tag = "plugins",
+    summary = "Upload a plugin for a webhook",
+    description = "A WebAssembly component (`wasm32-wasip2`) of the `fallback:plugin` world. It is checked and \
+        compiled before anything is stored; once accepted it is the webhook's new active version. Up to \
+        `plugin_upload_bytes` (32 MiB by default).",
+    params(WebhookPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    request_body(content = WasmComponent, content_type = "application/wasm", description = "The component's bytes."),
+    responses(
+        (status = 201, description = "Stored as a new version, now active.", body = PluginUploaded,
+            example = json!(examples::plugin_uploaded())),
+        (status = 400, description = "Not WebAssembly (`not_wasm`), or an invalid id (`invalid_id`).", body = ErrorBody),
+        (status = 404, description = "No such webhook, or no such project (`not_found`).", body = ErrorBody),
+        (status = 413, description = "Over `plugin_upload_bytes` (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The Content-Type is not `application/wasm` (`unsupported_media_type`).",
+            body = ErrorBody),
+        (status = 422, description = "Refused, nothing stored: a core module (`core_module`), not a valid \
+            component (`invalid_component`), another world (`wrong_world`), over a structural limit \
+            (`too_many_functions`, `code_too_large`, `function_too_large`, `too_many_locals`, \
+            `nesting_too_deep`, `too_many_modules`), or over a compile bound (`compile_timeout`, \
+            `compile_memory`, `compile_failed`).", body = ErrorBody),
+        (status = 503, description = "The compile queue is full (`busy`), the store does not answer \
+            (`store_unavailable`), or the deadline passed (`timeout`).", body = ErrorBody),
+    ),
+)]
 pub async fn upload(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
     WasmBody(wasm): WasmBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     ensure_id("webhook", &webhook)?;
@@ -38,10 +72,25 @@ pub async fn upload(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/webhooks/{webhook}/plugin",
+    operation_id = "plugin_versions",
+    tag = "plugins",
+    summary = "List a webhook's plugin versions",
+    description = "Oldest first, at most `plugin_versions_kept`; `active` is null once the plugin is detached.",
+    params(WebhookPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The versions and the active one.", body = PluginVersions,
+            example = json!(examples::plugin_versions())),
+        (status = 404, description = "No such webhook, or no such project (`not_found`).", body = ErrorBody),
+    ),
+)]
 pub async fn versions(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
     require_webhook(&state, &access.project, &webhook).await?;
@@ -49,12 +98,26 @@ pub async fn versions(
     Ok(Json(serde_json::to_value(versions).map_err(ApiError::internal)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/webhooks/{webhook}/plugin/versions/{version}",
+    operation_id = "download_plugin_version",
+    tag = "plugins",
+    summary = "Download one kept plugin version's bytes",
+    description = "The component exactly as it was uploaded; `fallback-host export` writes it beside the project file.",
+    params(PluginVersionPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The component's bytes.", body = WasmComponent, content_type = "application/wasm"),
+        (status = 404, description = "No such version, webhook or project (`not_found`).", body = ErrorBody),
+    ),
+)]
 /// The wasm bytes of one stored version, as uploaded: `export` writes them beside the project
 /// file, and anyone holding the project's key could have uploaded them.
 pub async fn download(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook, version)): Path<(String, String, String)>,
+    Path((_project, webhook, version)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     ensure_id("webhook", &webhook)?;
     require_webhook(&state, &access.project, &webhook).await?;
@@ -66,16 +129,32 @@ pub async fn download(
     Ok(([(CONTENT_TYPE, "application/wasm")], wasm).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
+    /// A kept version of this webhook's plugin.
     version: u32,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{project}/webhooks/{webhook}/plugin/rollback",
+    operation_id = "rollback_plugin",
+    tag = "plugins",
+    summary = "Make a kept plugin version the active one",
+    params(WebhookPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    request_body(content = Rollback, example = json!(examples::rollback())),
+    responses(
+        (status = 200, description = "The versions, the chosen one active.", body = PluginVersions,
+            example = json!(examples::plugin_versions())),
+        (status = 404, description = "No such version, webhook or project (`not_found`).", body = ErrorBody),
+    ),
+)]
 pub async fn rollback(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
     JsonBody(body): JsonBody<Rollback>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("webhook", &webhook)?;
@@ -92,10 +171,25 @@ pub async fn rollback(
     Ok(Json(serde_json::to_value(versions).map_err(ApiError::internal)?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/projects/{project}/webhooks/{webhook}/plugin",
+    operation_id = "detach_plugin",
+    tag = "plugins",
+    summary = "Detach the webhook's plugin",
+    description = "The webhook runs without a plugin from now on; its versions are kept for a rollback.",
+    params(WebhookPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 204, description = "Detached."),
+        (status = 404, description = "No plugin attached, or no such webhook or project (`not_found`).",
+            body = ErrorBody),
+    ),
+)]
 pub async fn detach(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, webhook)): Path<(String, String)>,
+    Path((_project, webhook)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("webhook", &webhook)?;
     require_webhook(&state, &access.project, &webhook).await?;

@@ -5,25 +5,49 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::auth::{Admin, ProjectAccess, ensure_id, new_project_key};
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::openapi::examples;
+use super::openapi::params::ProjectPath;
+use super::openapi::schemas::{ErrorBody, ProjectCreated, ProjectKey, ProjectList};
 use super::state::AppState;
 use crate::auth::hash_token;
 use crate::intent::DEFAULT_THRESHOLD;
-use crate::store::NewProject;
+use crate::store::{NewProject, Project};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     id: String,
+    /// 1 to 200 characters.
     name: String,
     /// Intent similarity needed for a match, in (0, 1]; defaults to `intent::DEFAULT_THRESHOLD`.
     #[serde(default)]
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0, default = json!(DEFAULT_THRESHOLD))]
     match_threshold: Option<f64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/projects",
+    operation_id = "create_project",
+    tag = "projects",
+    summary = "Create a project and its key",
+    description = "The key is in this answer only; the host keeps its hash.",
+    security(("admin_token" = [])),
+    request_body(content = CreateProject, example = json!(examples::create_project())),
+    responses(
+        (status = 201, description = "Created, with the project's key.", body = ProjectCreated,
+            example = json!(examples::project_created())),
+        (status = 409, description = "A project with this id exists (`conflict`).", body = ErrorBody),
+        (status = 422, description = "A blank or too long name (`invalid_name`), or a threshold outside (0, 1] \
+            (`invalid_match_threshold`).", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -57,11 +81,30 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    operation_id = "list_projects",
+    tag = "projects",
+    summary = "List every project",
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The projects, by id.", body = ProjectList, example = json!(examples::projects()))),
+)]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let projects = state.store.list_projects().await?;
     Ok(Json(json!({ "projects": projects })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}",
+    operation_id = "get_project",
+    tag = "projects",
+    summary = "Read a project",
+    params(ProjectPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses((status = 200, description = "The project.", body = Project, example = json!(examples::project()))),
+)]
 pub async fn get(access: ProjectAccess, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let project = state
         .store
@@ -71,13 +114,30 @@ pub async fn get(access: ProjectAccess, State(state): State<AppState>) -> Result
     Ok(Json(serde_json::to_value(project).map_err(ApiError::internal)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
+    /// The intent similarity needed for a match, in (0, 1].
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     match_threshold: f64,
 }
 
 /// Tunes how close a message must be to an intent's examples before it skips the fallback.
+#[utoipa::path(
+    patch,
+    path = "/v1/projects/{project}",
+    operation_id = "update_project",
+    tag = "projects",
+    summary = "Set a project's match threshold",
+    description = "How close a message must be to an intent's examples to be answered by it rather than by the fallback.",
+    params(ProjectPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    request_body(content = UpdateProject, example = json!(examples::update_project())),
+    responses(
+        (status = 200, description = "The project as updated.", body = Project, example = json!(examples::project())),
+        (status = 422, description = "A threshold outside (0, 1] (`invalid_match_threshold`).", body = ErrorBody),
+    ),
+)]
 pub async fn update(
     access: ProjectAccess,
     State(state): State<AppState>,
@@ -100,6 +160,17 @@ fn check_threshold(threshold: f64) -> Result<(), ApiError> {
 
 /// Issues a new key for the project; the old one stops working at once. Operator only, so a
 /// leaked key cannot lock its owner out by rotating it.
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{project}/key",
+    operation_id = "rotate_project_key",
+    tag = "projects",
+    summary = "Rotate a project's key",
+    description = "The old key stops working at once, on every node.",
+    params(ProjectPath),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The new key.", body = ProjectKey, example = json!(examples::project_key()))),
+)]
 pub async fn rotate_key(
     _: Admin,
     State(state): State<AppState>,
@@ -114,6 +185,16 @@ pub async fn rotate_key(
     Ok(Json(json!({ "id": project, "api_key": api_key })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/projects/{project}",
+    operation_id = "delete_project",
+    tag = "projects",
+    summary = "Delete a project and everything it holds",
+    params(ProjectPath),
+    security(("admin_token" = [])),
+    responses((status = 204, description = "Deleted.")),
+)]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

@@ -6,25 +6,55 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::auth::{ProjectAccess, ensure_id};
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::openapi::examples;
+use super::openapi::params::{ProjectPath, SecretPath};
+use super::openapi::schemas::{ErrorBody, SecretList, SecretName};
 use super::state::AppState;
 use crate::store::Fallback;
 
 const MAX_FALLBACK_TEXT: usize = 4000;
 const MAX_SECRET_BYTES: usize = 8 * 1024;
 
-#[derive(Debug, Deserialize)]
+/// Exactly one of `webhook` or `text`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutFallback {
+    /// Call this webhook of the project.
     #[serde(default)]
+    #[schema(nullable = false, pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     webhook: Option<String>,
+    /// Answer this text (1 to 4000 characters).
     #[serde(default)]
+    #[schema(nullable = false)]
     text: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/projects/{project}/fallback",
+    operation_id = "put_fallback",
+    tag = "fallback",
+    summary = "Set what the project answers when no intent matches",
+    params(ProjectPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    request_body(content = PutFallback, examples(
+        ("webhook" = (summary = "Call a webhook", value = json!(examples::fallback_webhook()))),
+        ("text" = (summary = "Answer a fixed text", value = json!(examples::fallback_text()))),
+    )),
+    responses(
+        (status = 200, description = "The fallback as set.", body = Fallback, examples(
+            ("webhook" = (value = json!(examples::fallback_webhook()))),
+            ("text" = (value = json!(examples::fallback_text()))),
+        )),
+        (status = 422, description = "Not exactly one of `webhook` or `text`, or a blank or too long text \
+            (`invalid_fallback`); a webhook the project does not have (`unknown_webhook`).", body = ErrorBody),
+    ),
+)]
 pub async fn put_fallback(
     access: ProjectAccess,
     State(state): State<AppState>,
@@ -62,6 +92,19 @@ pub async fn put_fallback(
     Ok(Json(serde_json::to_value(fallback).map_err(ApiError::internal)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/fallback",
+    operation_id = "get_fallback",
+    tag = "fallback",
+    summary = "Read the project's fallback",
+    params(ProjectPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The fallback.", body = Fallback, example = json!(examples::fallback_webhook())),
+        (status = 404, description = "No fallback set yet, or no such project (`not_found`).", body = ErrorBody),
+    ),
+)]
 pub async fn get_fallback(
     access: ProjectAccess,
     State(state): State<AppState>,
@@ -74,9 +117,11 @@ pub async fn get_fallback(
     Ok(Json(serde_json::to_value(fallback).map_err(ApiError::internal)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSecret {
+    /// 1 byte to 8 KiB; sealed at rest, never shown again.
+    #[schema(min_length = 1)]
     value: String,
 }
 
@@ -87,10 +132,27 @@ impl std::fmt::Debug for PutSecret {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/projects/{project}/secrets/{name}",
+    operation_id = "put_secret",
+    tag = "secrets",
+    summary = "Set a secret",
+    description = "Templates use it as `{secret.NAME}`; the value never appears in an answer, a log or the \
+        test console.",
+    params(SecretPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    request_body(content = PutSecret, example = json!(examples::put_secret())),
+    responses(
+        (status = 200, description = "Stored; the answer names it only.", body = SecretName,
+            example = json!(examples::secret_name())),
+        (status = 422, description = "An empty value or one over 8 KiB (`invalid_secret`).", body = ErrorBody),
+    ),
+)]
 pub async fn put_secret(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, name)): Path<(String, String)>,
+    Path((_project, name)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutSecret>,
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("secret", &name)?;
@@ -104,6 +166,17 @@ pub async fn put_secret(
     Ok(Json(json!({ "name": name })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/secrets",
+    operation_id = "list_secrets",
+    tag = "secrets",
+    summary = "List the project's secrets by name",
+    params(ProjectPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses((status = 200, description = "The names, never the values.", body = SecretList,
+        example = json!(examples::secrets()))),
+)]
 pub async fn list_secrets(
     access: ProjectAccess,
     State(state): State<AppState>,
@@ -112,10 +185,23 @@ pub async fn list_secrets(
     Ok(Json(json!({ "secrets": names })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/projects/{project}/secrets/{name}",
+    operation_id = "delete_secret",
+    tag = "secrets",
+    summary = "Delete a secret",
+    params(SecretPath),
+    security(("project_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such secret, or no such project (`not_found`).", body = ErrorBody),
+    ),
+)]
 pub async fn delete_secret(
     access: ProjectAccess,
     State(state): State<AppState>,
-    Path((_, name)): Path<(String, String)>,
+    Path((_project, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ensure_id("secret", &name)?;
     if !state.store.delete_secret(&access.project, &name).await? {

@@ -62,7 +62,7 @@ pub enum PipelineError {
 }
 
 /// The answer to one chat message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChatAnswer {
     pub send_id: String,
     pub replies: Vec<Reply>,

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// Serialised as the lowercase names the API has always answered (`"upstream"`, `"plugin"`…).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// The stored webhook or its plugin could not be made ready (e.g. over a lowered limit).

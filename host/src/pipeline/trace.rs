@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::stage::Stage;
 use crate::model::{LogLine, Reply, Variables};
 use crate::webhook::RedactedRequest;
 
 /// How a message was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Matched,
@@ -34,7 +35,7 @@ pub const TRACE_BODY_BYTES: usize = 16 * 1024;
 /// The code of an execution refused past a concurrency bound, whichever bound it was.
 pub(super) const BUSY: &str = "busy";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookTrace {
     pub webhook: String,
     /// The request as sent, secrets replaced by their `{secret.NAME}` placeholder.
@@ -53,7 +54,7 @@ pub struct WebhookTrace {
     pub clipped: Vec<&'static str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UpstreamTrace {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -61,7 +62,7 @@ pub struct UpstreamTrace {
     pub body_truncated: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PluginTrace {
     pub version: u32,
     pub sha256: String,
@@ -69,7 +70,7 @@ pub struct PluginTrace {
 }
 
 /// Why an execution failed: the step, a stable code and a readable message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TraceError {
     pub stage: Stage,
     pub code: String,
@@ -82,7 +83,7 @@ impl TraceError {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Timings {
     pub request: f64,
     pub upstream: f64,

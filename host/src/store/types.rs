@@ -1,10 +1,11 @@
 //! The values the store keeps and hands back: projects, intents, webhooks, fallback, plugins, turns.
 
 use serde::{Deserialize, Serialize, Serializer};
+use utoipa::ToSchema;
 
 /// A project as the API shows it. The key hash is deliberately absent: it never leaves the store
 /// except in [`ProjectConfig`], for auth.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -23,7 +24,7 @@ pub struct NewProject {
 }
 
 /// An intent as stored; `updated_at` is set by the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Intent {
     pub id: String,
     pub examples: Vec<String>,
@@ -55,7 +56,7 @@ fn embedded_json<S: Serializer>(spec: &str, serializer: S) -> Result<S::Ok, S::E
 }
 
 /// What a project answers when no intent matches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Fallback {
     /// `{"text": "..."}`: a fixed answer.
@@ -66,7 +67,7 @@ pub enum Fallback {
 
 /// One uploaded plugin binary of a webhook. Versions count 1, 2, 3.. per webhook and are kept
 /// after a newer upload so a bad release can be rolled back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PluginVersion {
     pub version: u32,
     pub sha256: String,
@@ -75,7 +76,7 @@ pub struct PluginVersion {
 }
 
 /// Every version of a webhook's plugin, oldest first, and which one runs (none once detached).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PluginVersions {
     pub active: Option<u32>,
     pub versions: Vec<PluginVersion>,
@@ -101,12 +102,13 @@ impl std::fmt::Debug for ActivePlugin {
 }
 
 /// One exchange of a conversation: the user's message and what the bot answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Turn {
     /// RFC 3339, UTC; set by the caller, which knows when the message arrived.
     pub at: String,
     pub message: String,
     /// The replies as the chat endpoint returned them.
+    #[schema(value_type = Vec<crate::model::Reply>)]
     pub replies: serde_json::Value,
     pub intent: Option<String>,
     pub fallback: bool,

@@ -72,7 +72,7 @@ impl BuiltRequest {
 }
 
 /// The request as shown to people (test console, logs): no secret values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RedactedRequest {
     pub method: String,
     pub url: String,

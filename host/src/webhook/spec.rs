@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The failure text when the bot builder gives none.
 pub const DEFAULT_FAILURE: &str = "Sorry, I can't answer that right now.";
 /// The success template when the bot builder gives none: the convention is to extract `reply`.
 pub const DEFAULT_SUCCESS: &str = "{reply}";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     /// One of `GET`, `POST`, `PUT`, `PATCH`, `DELETE` (uppercase).
@@ -36,6 +37,7 @@ pub struct WebhookSpec {
     pub response: ResponseSpec,
     /// Handed to the webhook's plugin as JSON text; an object.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub plugin_config: serde_json::Value,
     /// Tighter ceilings than the operator's for this webhook alone.
     #[serde(default, skip_serializing_if = "WebhookLimits::is_empty")]
@@ -44,7 +46,7 @@ pub struct WebhookSpec {
 
 /// A webhook may lower the operator's limits, never raise them: a bot builder who knows their
 /// plugin needs 5 ms and 2 MiB can make a runaway fail fast. An absent key keeps the operator's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookLimits {
     /// Wall time per plugin hook call.
@@ -87,7 +89,7 @@ impl WebhookLimits {
 
 /// `{"type": "json"|"text"|"form", "content": …}`. `type` stays a string so an unknown type is a
 /// validation error naming `body.type` rather than a parse error with a line and column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BodySpec {
     #[serde(rename = "type")]
@@ -97,7 +99,7 @@ pub struct BodySpec {
     pub content: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseSpec {
     /// Variable name -> JSONPath (RFC 9535) into the upstream's JSON body.
