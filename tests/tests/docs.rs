@@ -5,7 +5,7 @@
 //! - `<!-- doc-test: run -->`: run here. The blocks of one document share one shell, in a scratch
 //!   directory, with `fallback-host` on the `PATH`, `$FALLBACK_URL` (a running host),
 //!   `$FALLBACK_ADMIN_TOKEN`, `$UPSTREAM` (a real answer API whose `/chat` answers
-//!   `{"message": …}`) and `$REPO` (this repository);
+//!   `{"message": …}`), `$REPO` (this repository) and the json-reply plugin as `json_reply.wasm`;
 //! - `<!-- doc-test: covered-by PATH -->`: run by that file (long-running commands such as
 //!   `serve` and `demo`, builds that need node or Python, the plugins' own builds by
 //!   `tests/build.rs`), which must exist and name each `fallback-host` subcommand the block uses;
@@ -17,6 +17,7 @@ use std::process::Command;
 
 use fallback_tests::host::{ADMIN_TOKEN, TestHost};
 use fallback_tests::upstream::Upstream;
+use fallback_tests::wasm;
 
 /// How a block is kept true.
 #[derive(Debug, PartialEq)]
@@ -235,6 +236,9 @@ async fn the_blocks_marked_run_work_as_written() {
         let host = TestHost::start().await;
         let upstream = Upstream::start().await;
         let scratch = tempfile::tempdir().expect("tempdir");
+        // The example plugin the API guide uploads, built from source like every test plugin.
+        std::fs::copy(wasm::JSON_REPLY, scratch.path().join("json_reply.wasm"))
+            .expect("copy json_reply.wasm");
         let mut script = String::from("set -euo pipefail\n");
         for block in &blocks {
             script.push_str(&format!("echo '>>> {}' >&2\n", place(block)));
