@@ -27,7 +27,8 @@ pub fn scaffold(args: &NewArgs) -> Result<PathBuf, NewError> {
             .replace("{{module}}", &module)
             .replace("{{wasm}}", &wasm)
             .replace("{{sdk}}", &sdk_text)
-            .replace("{{componentize_js}}", &componentize_js_version())
+            .replace("{{componentize_js}}", &js_pin("@bytecodealliance/componentize-js"))
+            .replace("{{preview2_shim}}", &js_pin("@bytecodealliance/preview2-shim"))
     };
     for (path, text) in templates::files(args.lang) {
         write(&project.join(path), &fill(text))?;
@@ -61,13 +62,13 @@ fn sdk_dir(given: Option<PathBuf>) -> Result<PathBuf, NewError> {
     Ok(dir)
 }
 
-/// The componentize-js version the helper package pins, read from its own manifest.
-fn componentize_js_version() -> String {
+/// The version the helper package pins for `package`, read from its own manifest, so a project
+/// builds with what the tests built with. componentize-js loads preview2-shim at run time
+/// without depending on it, hence the second pin.
+fn js_pin(package: &str) -> String {
     serde_json::from_str::<serde_json::Value>(JS_SDK_PACKAGE)
         .ok()
-        .and_then(|manifest| {
-            manifest["dependencies"]["@bytecodealliance/componentize-js"].as_str().map(str::to_owned)
-        })
+        .and_then(|manifest| manifest["dependencies"][package].as_str().map(str::to_owned))
         .unwrap_or_else(|| "*".to_owned())
 }
 
@@ -99,10 +100,17 @@ mod tests {
             let project = scaffold(&args(name, lang, dir.path()))?;
             for (path, _) in templates::files(lang) {
                 let text = std::fs::read_to_string(project.join(path))?;
-                let unfilled =
-                    ["{{name}}", "{{module}}", "{{wasm}}", "{{sdk}}", "{{upload}}", "{{componentize_js}}"]
-                        .into_iter()
-                        .find(|placeholder| text.contains(placeholder));
+                let unfilled = [
+                    "{{name}}",
+                    "{{module}}",
+                    "{{wasm}}",
+                    "{{sdk}}",
+                    "{{upload}}",
+                    "{{componentize_js}}",
+                    "{{preview2_shim}}",
+                ]
+                .into_iter()
+                .find(|placeholder| text.contains(placeholder));
                 assert_eq!(unfilled, None, "{name}/{path}");
             }
         }
