@@ -123,13 +123,12 @@ fn subcommands(text: &str) -> Vec<String> {
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         for (at, word) in words.iter().enumerate() {
-            let after = if *word == "fallback-host" {
-                at + 1
-            } else if *word == "--" && at > 0 && words[..at].contains(&"fallback-host") {
-                at + 1
-            } else {
+            let starts_subcommand =
+                *word == "fallback-host" || (*word == "--" && words[..at].contains(&"fallback-host"));
+            if !starts_subcommand {
                 continue;
-            };
+            }
+            let after = at + 1;
             let is_subcommand = |sub: &&&str| {
                 sub.starts_with(|c: char| c.is_ascii_lowercase())
                     && sub.chars().all(|c| c.is_ascii_lowercase() || c == '-')

@@ -55,7 +55,7 @@ fn sh(project: &Path, path: &str, command: &str, env: &[(&str, &str)]) -> String
         sh.env_remove(name);
     }
     let output = sh
-        .args(["-c", &command])
+        .args(["-c", command])
         .current_dir(project)
         .env("PATH", path)
         .envs(env.iter().copied())
