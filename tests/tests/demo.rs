@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fallback_tests::langs;
 use serde_json::Value;
 
 /// A running demo and the commands it printed before "Press Ctrl-C to stop."
@@ -77,18 +78,10 @@ fn run(command: &str) -> Value {
     })
 }
 
-fn curl_available() -> bool {
-    let found = Command::new("curl").arg("--version").output().is_ok_and(|output| output.status.success());
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "curl is missing, and CI is set (apt-get install -y curl)");
-        eprintln!("skipped: the demo's printed commands need `curl` (apt-get install -y curl)");
-    }
-    found
-}
-
 #[test]
 fn every_command_the_demo_prints_answers_as_described() {
-    if !curl_available() {
+    // The same skip-or-fail-under-CI rule as every test that needs a tool outside Rust.
+    if langs::available(langs::require_tool("curl", "apt-get install -y curl")).is_none() {
         return;
     }
     let demo = start_demo();

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fallback_tests::host::{ADMIN_TOKEN, TestHost};
+use fallback_tests::langs;
 use fallback_tests::upstream::Upstream;
 use fallback_tests::wasm;
 
@@ -197,10 +198,6 @@ fn subcommands_are_found_where_a_reader_types_them() {
     assert_eq!(parse_marker("<!-- a comment -->"), None);
 }
 
-fn tool_present(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok_and(|output| output.status.success())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_blocks_marked_run_work_as_written() {
     let runnable: Vec<Block> =
@@ -209,12 +206,7 @@ async fn the_blocks_marked_run_work_as_written() {
         return;
     }
     for tool in ["bash", "curl", "jq"] {
-        if !tool_present(tool) {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "`{tool}` is missing, and CI is set (apt-get install -y {tool})"
-            );
-            eprintln!("skipped: the documentation's blocks need `{tool}` (apt-get install -y {tool})");
+        if langs::available(langs::require_tool(tool, &format!("apt-get install -y {tool}"))).is_none() {
             return;
         }
     }
