@@ -35,7 +35,12 @@ export async function renderChat(page, project) {
   }
 
   function describe(answer) {
-    return answer.intent ? `intent ${answer.intent}` : answer.fallback ? `fallback, ${answer.outcome}` : answer.outcome;
+    const confidence = answer.confidence == null ? '' : ` (confidence ${answer.confidence.toFixed(2)})`;
+    return answer.intent
+      ? `intent ${answer.intent}${confidence}`
+      : answer.fallback
+        ? `fallback, ${answer.outcome}${confidence}`
+        : answer.outcome;
   }
 
   // A history load still in flight must not wipe what was sent since it started.

@@ -5,7 +5,7 @@ import { call, projectPath, seg } from './api.js';
 import { field, fill, h, notice, when } from './dom.js';
 
 export async function renderOverview(page, project) {
-  const [info, intents, webhooks, secrets, fallback] = await Promise.all([
+  const [info, intents, webhooks, secrets, fallback, model] = await Promise.all([
     call('GET', projectPath(project)),
     call('GET', projectPath(project, '/intents')),
     call('GET', projectPath(project, '/webhooks')),
@@ -14,6 +14,7 @@ export async function renderOverview(page, project) {
       if (error.status === 404) return null;
       throw error;
     }),
+    call('GET', projectPath(project, '/model')),
   ]);
   page.append(
     h('h1', {}, `${info.name} `, h('span', { class: 'muted' }, `(${info.id})`)),
@@ -21,7 +22,7 @@ export async function renderOverview(page, project) {
       'div',
       { class: 'columns' },
       fallbackCard(project, fallback, webhooks.webhooks),
-      thresholdCard(project, info.match_threshold),
+      thresholdCard(project, info.match_threshold, model),
     ),
     webhooksCard(project, webhooks.webhooks),
     intentsCard(project, intents.intents),
@@ -29,14 +30,26 @@ export async function renderOverview(page, project) {
   );
 }
 
-function thresholdCard(project, threshold) {
+// What the model answering chats was trained on, and whether it is the current intents' one.
+function describeModel(model) {
+  if (model.state === 'empty') return 'Model: none yet (no intents).';
+  if (model.state === 'too_large') return 'Model: not trained (too many intents or examples).';
+  const took = model.training_ms == null ? 'read back from disk' : `trained in ${model.training_ms} ms`;
+  const now = `${model.intents} intents, ${model.examples} examples`;
+  return model.state === 'trained'
+    ? `Model: trained on ${now} (${took}).`
+    : `Model: training on ${now}; the previous model answers meanwhile.`;
+}
+
+function thresholdCard(project, threshold, model) {
   const input = h('input', { type: 'number', id: 'threshold', min: '0.01', max: '1', step: '0.01', value: String(threshold), required: true });
   const status = h('p', { id: 'threshold-status', role: 'status' });
   const form = h(
     'form',
     { class: 'card', id: 'threshold-form', 'aria-labelledby': 'threshold-title' },
     h('h2', { id: 'threshold-title' }, 'Intent matching'),
-    field('Match threshold', input, { hint: 'How similar a message must be to an intent\'s examples, in (0, 1].' }),
+    h('p', { id: 'model-status', class: 'muted' }, describeModel(model)),
+    field('Match threshold', input, { hint: 'The confidence (a probability) the best intent needs to answer, in (0, 1]; below it the Fallback answers.' }),
     h('button', { type: 'submit' }, 'Save threshold'),
     status,
   );

@@ -58,6 +58,9 @@ enum Command {
     /// Check or try a plugin offline: the plugin author's local loop.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Measure the intent matcher on a benchmark file.
+    #[command(subcommand)]
+    Intents(crate::intents_cmd::IntentsCommand),
     /// Write a project as one TOML file (intents, webhooks, fallback, plugins by path and sha256).
     Export {
         /// The project's id.
@@ -122,6 +125,9 @@ pub fn main() -> ExitCode {
         Command::Migrate { data_dir, config } => migrate(data_dir, config),
         Command::Db(command) => db(command),
         Command::Plugin(command) => return crate::plugin_cmd::execute(command),
+        Command::Intents(command) => {
+            runtime().and_then(|rt| rt.block_on(crate::intents_cmd::execute(command)))
+        }
         Command::Export { project, api, out, plugins_dir } => export(&project, &api, out, plugins_dir),
         Command::Apply { file, api, dry_run, project } => apply(&file, &api, dry_run, project.as_deref()),
     };

@@ -162,6 +162,9 @@ pub struct Limits {
     /// Estimated bytes of project configuration (settings, intents, secrets, webhooks) kept in
     /// memory for requests; past it the least used projects are read again when next asked for.
     pub project_cache_bytes: u64,
+    /// Bytes of trained intent models kept in memory; past it the least used are read back
+    /// from the data dir when next needed.
+    pub intent_model_cache_bytes: u64,
     // --- issue 7 slice D: the HTTP server bounded, conversations expire ---
     /// Time a client has to send a whole request head, from its first byte (or from accept).
     pub http_header_read_timeout: Duration,
@@ -215,6 +218,7 @@ impl Default for Limits {
             plugin_cache_bytes: 512 * MIB as u64,
             plugin_versions_kept: 10,
             project_cache_bytes: 256 * MIB as u64,
+            intent_model_cache_bytes: 256 * MIB as u64,
             http_header_read_timeout: Duration::from_secs(10),
             http_keep_alive_idle: Duration::from_secs(60),
             http_max_connections: 10_000,
@@ -293,6 +297,7 @@ pub struct FileConfig {
     pub plugin_cache_bytes: Option<u64>,
     pub plugin_versions_kept: Option<u32>,
     pub project_cache_bytes: Option<u64>,
+    pub intent_model_cache_bytes: Option<u64>,
     // --- issue 7 slice D ---
     pub http_header_read_timeout_ms: Option<u64>,
     pub http_keep_alive_idle_ms: Option<u64>,
@@ -394,6 +399,7 @@ impl FileConfig {
             plugin_cache_bytes => "FALLBACK_PLUGIN_CACHE_BYTES",
             plugin_versions_kept => "FALLBACK_PLUGIN_VERSIONS_KEPT",
             project_cache_bytes => "FALLBACK_PROJECT_CACHE_BYTES",
+            intent_model_cache_bytes => "FALLBACK_INTENT_MODEL_CACHE_BYTES",
             http_header_read_timeout_ms => "FALLBACK_HTTP_HEADER_READ_TIMEOUT_MS",
             http_keep_alive_idle_ms => "FALLBACK_HTTP_KEEP_ALIVE_IDLE_MS",
             http_max_connections => "FALLBACK_HTTP_MAX_CONNECTIONS",
@@ -481,6 +487,7 @@ impl FileConfig {
             plugin_cache_bytes: self.plugin_cache_bytes.unwrap_or(d.plugin_cache_bytes),
             plugin_versions_kept: self.plugin_versions_kept.unwrap_or(d.plugin_versions_kept),
             project_cache_bytes: self.project_cache_bytes.unwrap_or(d.project_cache_bytes),
+            intent_model_cache_bytes: self.intent_model_cache_bytes.unwrap_or(d.intent_model_cache_bytes),
             http_header_read_timeout: ms(self.http_header_read_timeout_ms, d.http_header_read_timeout),
             http_keep_alive_idle: ms(self.http_keep_alive_idle_ms, d.http_keep_alive_idle),
             http_max_connections: self.http_max_connections.unwrap_or(d.http_max_connections),
@@ -550,6 +557,7 @@ impl Limits {
             ("plugin_cache_bytes", self.plugin_cache_bytes),
             ("plugin_versions_kept", u64::from(self.plugin_versions_kept)),
             ("project_cache_bytes", self.project_cache_bytes),
+            ("intent_model_cache_bytes", self.intent_model_cache_bytes),
             (
                 "plugin_compile_timeout_ms",
                 u64::try_from(self.plugin_compile_timeout.as_millis()).unwrap_or(1),

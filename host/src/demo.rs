@@ -70,7 +70,7 @@ async fn seed(host: &Host, answers: SocketAddr) -> anyhow::Result<String> {
             id: PROJECT.into(),
             name: "Demo bot".into(),
             key_hash: hash_token(&key),
-            match_threshold: crate::intent::DEFAULT_THRESHOLD,
+            match_threshold: crate::classifier::DEFAULT_THRESHOLD,
         })
         .await?;
     let intents = [

@@ -1,4 +1,6 @@
-//! Intent matching: which of a project's intents a user message means, if any (no HTTP, no store).
+//! Similarity matching: which of a project's intents a user message resembles most, the stand-in
+//! while a project's first trained model is made (see `classifier`), and the text normalisation
+//! both share (no HTTP, no store).
 //!
 //! Each example utterance becomes two TF-IDF vectors, one over words and one over character
 //! trigrams; a message scores against an example by the average of the two cosines, and against
@@ -11,17 +13,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
-
-/// Below this a message is "no intent" and the fallback fires.
-///
-/// Calibrated on the test bot (five intents, two or three examples each): an exact or
-/// case/punctuation/width/accent variant scores 1.0; paraphrases that keep the intent's key
-/// words score 0.47–0.91; a sentence sharing one incidental content word ("open a bank account"
-/// vs "when are you open", "good night" vs "good morning") about 0.4; unrelated sentences,
-/// even ones sharing function words ("what is your name" vs "what are your opening hours"),
-/// under 0.1. 0.45 sits above the incidental overlaps: a wrong canned answer is worse for the
-/// user than the fallback's answer, and more examples per intent raise recall.
-pub const DEFAULT_THRESHOLD: f64 = 0.45;
 
 /// Weight of the word cosine; the trigram cosine gets the rest.
 const WORD_WEIGHT: f64 = 0.5;
@@ -388,6 +379,9 @@ mod tests {
             .collect();
         IntentIndex::build(&owned)
     }
+
+    /// The threshold these tests were calibrated at, when this index was the matcher.
+    const DEFAULT_THRESHOLD: f64 = 0.45;
 
     fn bot() -> IntentIndex {
         index(&[

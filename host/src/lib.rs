@@ -13,6 +13,7 @@ pub mod config;
 pub mod db_cmd;
 pub mod demo;
 pub mod intent;
+mod intents_cmd;
 pub mod log_text;
 pub mod metrics;
 pub mod model;

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::auth::{AuthError, load_or_create_admin_token};
 use crate::catalog::Catalog;
+use crate::classifier::Models;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbound::{
@@ -123,9 +124,12 @@ impl Host {
             ValidationLimits::from(&config.limits),
             config.limits.project_cache_bytes,
         );
+        let models =
+            Models::new(Some(config.data_dir.join("intent-models")), config.limits.intent_model_cache_bytes);
         let pipeline = Pipeline::new(
             store.clone(),
             catalog.clone(),
+            models,
             runtime,
             outbound,
             config.limits.clone(),

@@ -147,7 +147,8 @@ async fn an_intent_match_calls_no_webhook(backend: Backend) {
     assert_eq!(answer["fallback"], true);
     assert_eq!(upstream.count(), 1);
 
-    // The project's threshold decides: demanding near-exact matches sends the paraphrase to the webhook.
+    // The project's threshold decides: over the confidence of even an example itself, every
+    // message goes to the webhook; under it, the example answers again.
     let (status, body) =
         host.call("PATCH", "/v1/projects/intents", Some(&key), Some(json!({"match_threshold": 0.99}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -155,7 +156,15 @@ async fn an_intent_match_calls_no_webhook(backend: Backend) {
     let answer = host.chat("intents", &key, "s", "when are you open on sundays").await;
     assert_eq!(answer["fallback"], true, "{answer}");
     let answer = host.chat("intents", &key, "s", "When are you open").await;
-    assert_eq!(answer["intent"], "hours", "an exact example still matches");
+    assert_eq!(answer["fallback"], true, "{answer}");
+    let confidence = answer["confidence"].as_f64().expect("the best intent's confidence");
+    assert!((0.5..0.99).contains(&confidence), "an example is its intent's, short of certainty: {answer}");
+    let (status, _) = host
+        .call("PATCH", "/v1/projects/intents", Some(&key), Some(json!({"match_threshold": confidence})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = host.chat("intents", &key, "s", "When are you open").await;
+    assert_eq!(answer["intent"], "hours", "{answer}");
     let (status, _) =
         host.call("PATCH", "/v1/projects/intents", Some(&key), Some(json!({"match_threshold": 1.5}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -389,6 +389,7 @@ const STORY: &[(&str, Option<&str>)] = &[
     ("put_intent", None),
     ("list_intents", None),
     ("get_intent", None),
+    ("get_model", None),
     ("put_secret", None),
     ("list_secrets", None),
     ("put_webhook", None),

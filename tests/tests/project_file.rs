@@ -169,7 +169,7 @@ async fn dry_run_changes_nothing_and_apply_then_does_it() {
     let file = dir.join("shop.toml");
     assert_eq!(export(&host, "shop", &file).await.code, 0);
     let edited = read(&file)
-        .replace("match_threshold = 0.45", "match_threshold = 0.6")
+        .replace("match_threshold = 0.3", "match_threshold = 0.6")
         .replace(r#"responses = ["9 to 5"]"#, r#"responses = ["9 to 6"]"#)
         .replace("Not now.", "Later.");
     let edited = without_table(&edited, "[intents.returns]");
@@ -178,12 +178,9 @@ async fn dry_run_changes_nothing_and_apply_then_does_it() {
     let before = snapshot(&host, "shop").await;
     let run = apply(&host, &file, &["--dry-run"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    for line in [
-        "~ match_threshold 0.45 -> 0.6",
-        "~ webhook answers (response)",
-        "~ intent hours",
-        "- intent returns",
-    ] {
+    for line in
+        ["~ match_threshold 0.3 -> 0.6", "~ webhook answers (response)", "~ intent hours", "- intent returns"]
+    {
         assert!(run.stdout.contains(line), "{line:?} in:\n{}", run.stdout);
     }
     assert!(run.stdout.contains("dry run: 4 change(s), none made"), "{}", run.stdout);
@@ -262,7 +259,7 @@ async fn a_bad_file_is_refused_whole_and_changes_nothing() {
             "intents.hours.responses: between 1 and",
         ),
         (
-            good.replace("match_threshold = 0.45", "match_threshold = 1.5"),
+            good.replace("match_threshold = 0.3", "match_threshold = 1.5"),
             "match_threshold: a number in (0, 1]",
         ),
         (good.replace(r#"webhook = "answers""#, r#"webhook = "nope""#), "fallback: webhook \"nope\""),

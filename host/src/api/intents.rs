@@ -10,10 +10,12 @@ use utoipa::ToSchema;
 use super::auth::{ProjectAccess, ensure_id};
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::model;
 use super::openapi::examples;
 use super::openapi::params::{IntentPath, ProjectPath};
 use super::openapi::schemas::{ErrorBody, IntentList};
 use super::state::AppState;
+use crate::classifier::models::{MAX_TRAINING_EXAMPLES, MAX_TRAINING_INTENTS};
 use crate::store::{Intent, NewIntent};
 
 const MAX_ITEMS: usize = 1000;
@@ -60,7 +62,8 @@ impl IntentBody {
     responses(
         (status = 200, description = "The intent as stored.", body = Intent, example = json!(examples::intent())),
         (status = 422, description = "No examples or responses, too many, or a blank or too long one \
-            (`invalid_intent`).", body = ErrorBody),
+            (`invalid_intent`); the project would have more intents or examples than a model is trained \
+            for (`too_many_intents`).", body = ErrorBody),
     ),
 )]
 pub async fn put(
@@ -71,8 +74,10 @@ pub async fn put(
 ) -> Result<Json<Value>, ApiError> {
     ensure_id("intent", &intent)?;
     body.check().map_err(|error| ApiError::unprocessable("invalid_intent", error.to_string()))?;
+    check_totals(&state, &access.project, &intent, &body).await?;
     let saved = NewIntent { id: intent.clone(), examples: body.examples, responses: body.responses };
     state.store.put_intent(&access.project, saved).await?;
+    model::refresh(&state, &access.project).await?;
     stored(&state, &access.project, &intent).await
 }
 
@@ -144,7 +149,30 @@ pub async fn delete(
     if !state.store.delete_intent(&access.project, &intent).await? {
         return Err(ApiError::NotFound(format!("intent {intent}")));
     }
+    model::refresh(&state, &access.project).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses an intent that would take the project past what a model is trained on, so a tenant
+/// cannot make training (and its memory) grow without bound.
+async fn check_totals(state: &AppState, project: &str, id: &str, body: &IntentBody) -> Result<(), ApiError> {
+    let Some(view) = state.catalog.project(project).await? else {
+        return Err(ApiError::NotFound(format!("project {project}")));
+    };
+    let others = view.intents.training.intents().iter().filter(|(other, _)| other != id);
+    let (intents, examples) = others.fold((1, body.examples.len()), |(intents, examples), (_, more)| {
+        (intents + 1, examples + more.len())
+    });
+    if intents > MAX_TRAINING_INTENTS || examples > MAX_TRAINING_EXAMPLES {
+        return Err(ApiError::unprocessable(
+            "too_many_intents",
+            format!(
+                "a project holds at most {MAX_TRAINING_INTENTS} intents and {MAX_TRAINING_EXAMPLES} examples in all; \
+                 this would make {intents} and {examples}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_texts(field: &'static str, texts: &[String]) -> Result<(), InvalidIntent> {

@@ -9,6 +9,7 @@ mod console;
 mod error;
 mod intents;
 pub mod metrics;
+mod model;
 mod openapi;
 mod plugins;
 mod projects;
@@ -73,6 +74,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(projects::rotate_key))
         .routes(routes!(intents::list))
         .routes(routes!(intents::put, intents::get, intents::delete))
+        .routes(routes!(model::get))
         .routes(routes!(webhooks::list))
         .routes(routes!(webhooks::put, webhooks::get, webhooks::delete))
         .routes(routes!(plugins::rollback))

@@ -15,7 +15,7 @@ use super::openapi::params::ProjectPath;
 use super::openapi::schemas::{ErrorBody, ProjectCreated, ProjectKey, ProjectList};
 use super::state::AppState;
 use crate::auth::hash_token;
-use crate::intent::DEFAULT_THRESHOLD;
+use crate::classifier::DEFAULT_THRESHOLD;
 use crate::store::{NewProject, Project};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,7 +25,7 @@ pub struct CreateProject {
     id: String,
     /// 1 to 200 characters.
     name: String,
-    /// Intent similarity needed for a match, in (0, 1]; defaults to `intent::DEFAULT_THRESHOLD`.
+    /// The confidence (a probability) an intent needs to answer, in (0, 1]; below it the fallback fires.
     #[serde(default)]
     #[schema(exclusive_minimum = 0.0, maximum = 1.0, default = json!(DEFAULT_THRESHOLD))]
     match_threshold: Option<f64>,
@@ -204,6 +204,7 @@ pub async fn delete(
     if !state.store.delete_project(&project).await? {
         return Err(ApiError::NotFound(format!("project {project}")));
     }
+    state.pipeline.models().forget(&project);
     state.pipeline.collect_plugin_artifacts(false).await;
     Ok(StatusCode::NO_CONTENT)
 }

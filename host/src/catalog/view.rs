@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::classifier::{ModelDigest, TrainingSet};
 use crate::intent::{IntentIndex, IntentMatch};
 use crate::store::{Fallback, Project, ProjectConfig};
 
@@ -16,8 +17,9 @@ use super::webhook::PreparedWebhook;
 /// overhead. A rough figure on purpose: the bound is on how many projects' worth of memory the
 /// catalog holds, not an exact byte count.
 const VIEW_OVERHEAD_BYTES: u64 = 2048;
-/// Text bytes are counted this many times: the index keeps its own copy of every term.
-const TEXT_FACTOR: u64 = 3;
+/// Text bytes are counted this many times: the index keeps its own copy of every term, and the
+/// training set one of every example.
+const TEXT_FACTOR: u64 = 4;
 
 /// A stored key hash as bytes, if it is what `hash_token` writes: 64 lower-case hex digits.
 fn decode_hash(hex_text: &str) -> Option<[u8; 32]> {
@@ -26,15 +28,24 @@ fn decode_hash(hex_text: &str) -> Option<[u8; 32]> {
     (lower_hex && hex::decode_to_slice(hex_text, &mut bytes).is_ok()).then_some(bytes)
 }
 
-/// A project's intents, ready to match, with their responses.
+/// A project's intents with their responses, what a model of them is trained on, and the
+/// similarity index that answers until the first model is ready.
 pub struct Intents {
     index: IntentIndex,
     responses: HashMap<String, Vec<String>>,
+    pub training: Arc<TrainingSet>,
+    pub digest: ModelDigest,
 }
 
 impl Intents {
-    pub fn best_match(&self, message: &str, threshold: f64) -> Option<IntentMatch> {
+    /// The similarity index's best match: the stand-in for a project without a trained model.
+    pub fn similar(&self, message: &str, threshold: f64) -> Option<IntentMatch> {
         self.index.best_match(message, threshold)
+    }
+
+    /// Whether the project has this intent now (an older model may name one since deleted).
+    pub fn has(&self, intent: &str) -> bool {
+        self.responses.contains_key(intent)
     }
 
     /// One of the intent's responses, picked at random so a bot does not sound canned.
@@ -80,7 +91,10 @@ impl ProjectView {
         let examples: Vec<(String, Vec<String>)> =
             intents.iter().map(|intent| (intent.id.clone(), intent.examples.clone())).collect();
         let responses = intents.into_iter().map(|intent| (intent.id, intent.responses)).collect();
-        let intents = Intents { index: IntentIndex::build(&examples), responses };
+        let index = IntentIndex::build(&examples);
+        let training = Arc::new(TrainingSet::new(examples));
+        let digest = training.digest();
+        let intents = Intents { index, responses, training, digest };
         let key_hash = decode_hash(&key_hash);
         Self { project, key_hash, fallback, secrets, intents, webhooks: Mutex::default(), weight }
     }

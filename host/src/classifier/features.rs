@@ -18,6 +18,10 @@ const CHAR_NGRAMS: std::ops::RangeInclusive<usize> = 2..=5;
 /// A sparse vector: `(feature id, value)` sorted by id.
 pub type Sparse = Vec<(u32, f32)>;
 
+/// The id of a term kept only for its idf: pruned from the model, it still counts in a vector's
+/// length, so the features that remain get the values they were trained with.
+const NORM_ONLY: u32 = u32::MAX;
+
 /// One family's terms (words or character n-grams) with their counts.
 type Counts = BTreeMap<String, u32>;
 
@@ -62,6 +66,65 @@ impl Vocabulary {
         Self { words, chars, size }
     }
 
+    /// The vocabulary as stored: `(words, chars)`, each `(term, id, idf)` in id order.
+    pub fn entries(&self) -> (Vec<(&str, u32, f32)>, Vec<(&str, u32, f32)>) {
+        fn list(map: &HashMap<String, (u32, f32)>) -> Vec<(&str, u32, f32)> {
+            let mut entries: Vec<(&str, u32, f32)> =
+                map.iter().map(|(term, (id, idf))| (term.as_str(), *id, *idf)).collect();
+            entries.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+            entries
+        }
+        (list(&self.words), list(&self.chars))
+    }
+
+    /// A vocabulary from stored entries; `None` unless the feature ids are exactly `0..n`, each
+    /// once (beside terms kept only for their idf).
+    pub fn from_entries(words: Vec<(String, u32, f32)>, chars: Vec<(String, u32, f32)>) -> Option<Self> {
+        let features = words.iter().chain(&chars).filter(|(_, id, _)| *id != NORM_ONLY).count();
+        let size = u32::try_from(features).ok()?;
+        let mut seen = vec![false; size as usize];
+        for (_, id, _) in words.iter().chain(&chars).filter(|(_, id, _)| *id != NORM_ONLY) {
+            let slot = seen.get_mut(*id as usize)?;
+            if std::mem::replace(slot, true) {
+                return None;
+            }
+        }
+        let map = |entries: Vec<(String, u32, f32)>| -> Option<HashMap<String, (u32, f32)>> {
+            let count = entries.len();
+            let map: HashMap<_, _> = entries.into_iter().map(|(term, id, idf)| (term, (id, idf))).collect();
+            (map.len() == count).then_some(map)
+        };
+        Some(Self { words: map(words)?, chars: map(chars)?, size })
+    }
+
+    /// The vocabulary keeping only the features `keep` says yes to, renumbered in order as
+    /// [`super::train::Model::select_features`] renumbers the weights; the others stay for
+    /// their idf alone.
+    pub fn select_features(&self, keep: &[bool]) -> Self {
+        let mut new_ids = Vec::with_capacity(keep.len());
+        let mut next = 0u32;
+        for &kept in keep {
+            new_ids.push(kept.then(|| {
+                next += 1;
+                next - 1
+            }));
+        }
+        let select = |map: &HashMap<String, (u32, f32)>| -> HashMap<String, (u32, f32)> {
+            map.iter()
+                .map(|(term, (id, idf))| {
+                    let id = new_ids.get(*id as usize).copied().flatten().unwrap_or(NORM_ONLY);
+                    (term.clone(), (id, *idf))
+                })
+                .collect()
+        };
+        Self { words: select(&self.words), chars: select(&self.chars), size: next }
+    }
+
+    /// Bytes this vocabulary holds, roughly: its terms and the maps' entries.
+    pub fn approx_bytes(&self) -> usize {
+        self.words.iter().chain(&self.chars).map(|(term, _)| term.len() + 48).sum()
+    }
+
     /// Features in this vocabulary: `0..len()`.
     pub fn len(&self) -> usize {
         self.size as usize
@@ -73,30 +136,66 @@ impl Vocabulary {
 
     /// The text's features; terms the vocabulary never saw are dropped. Empty when nothing of
     /// the text is known.
+    ///
+    /// On every chat, so it allocates no term: each n-gram is a slice of the normalised text
+    /// (word n-grams are, as normalising leaves single spaces), looked up as it is.
     pub fn vectorize(&self, text: &str) -> Sparse {
-        let (words, chars) = terms(&normalize(text));
-        let mut vector = weigh(&words, &self.words);
-        vector.extend(weigh(&chars, &self.chars));
+        let normalized = normalize(text);
+        let mut words = Vec::new();
+        let tokens: Vec<(usize, usize)> = normalized
+            .split(' ')
+            .filter(|token| !token.is_empty())
+            .map(|token| {
+                let start = token.as_ptr() as usize - normalized.as_ptr() as usize;
+                (start, start + token.len())
+            })
+            .collect();
+        for n in WORD_NGRAMS {
+            for window in tokens.windows(n) {
+                let (Some(first), Some(last)) = (window.first(), window.last()) else { continue };
+                if let Some(&hit) = self.words.get(&normalized[first.0..last.1]) {
+                    words.push(hit);
+                }
+            }
+        }
+        let mut chars = Vec::new();
+        if !tokens.is_empty() {
+            let padded = format!(" {normalized} ");
+            let bounds: Vec<usize> =
+                padded.char_indices().map(|(at, _)| at).chain(std::iter::once(padded.len())).collect();
+            for n in CHAR_NGRAMS {
+                for window in bounds.windows(n + 1) {
+                    let (Some(start), Some(end)) = (window.first(), window.last()) else { continue };
+                    if let Some(&hit) = self.chars.get(&padded[*start..*end]) {
+                        chars.push(hit);
+                    }
+                }
+            }
+        }
+        let mut vector = weigh_hits(words);
+        vector.extend(weigh_hits(chars));
         let norm = vector.iter().map(|(_, value)| value * value).sum::<f32>().sqrt();
         if norm > 0.0 {
             for (_, value) in &mut vector {
                 *value /= norm;
             }
         }
+        vector.retain(|(id, _)| *id != NORM_ONLY);
         vector.sort_unstable_by_key(|(id, _)| *id);
         vector
     }
 }
 
-/// One family's TF-IDF weights, unit length.
-fn weigh(counts: &Counts, vocabulary: &HashMap<String, (u32, f32)>) -> Sparse {
-    let mut vector: Sparse = counts
-        .iter()
-        .filter_map(|(term, count)| {
-            let (id, idf) = vocabulary.get(term)?;
-            Some((*id, (1.0 + (*count as f32).ln()) * idf))
-        })
-        .collect();
+/// One family's TF-IDF weights from its terms' `(id, idf)`, one per occurrence, unit length.
+fn weigh_hits(mut hits: Vec<(u32, f32)>) -> Sparse {
+    hits.sort_unstable_by_key(|(id, _)| *id);
+    let mut vector: Sparse = Vec::with_capacity(hits.len());
+    let mut at = 0;
+    while let Some(&(id, idf)) = hits.get(at) {
+        let count = hits[at..].iter().take_while(|(other, _)| *other == id).count();
+        vector.push((id, (1.0 + (count as f32).ln()) * idf));
+        at += count;
+    }
     let norm = vector.iter().map(|(_, value)| value * value).sum::<f32>().sqrt();
     if norm > 0.0 {
         for (_, value) in &mut vector {
@@ -143,6 +242,33 @@ mod tests {
         assert!(vector.windows(2).all(|pair| pair[0].0 < pair[1].0));
         assert!(vocabulary.vectorize("zzzz qqqq").is_empty() || vocabulary.vectorize("zzzz qqqq").len() < 3);
         assert!(vocabulary.vectorize("").is_empty());
+    }
+
+    /// The allocation-free path gives what weighing [`terms`] gives.
+    #[test]
+    fn vectors_are_those_of_the_terms() {
+        let vocabulary =
+            Vocabulary::learn(["Where is my card?", "I lost my card", "café au lait, s'il vous plaît"]);
+        for text in ["where is my card card", "Café!", "lost lost my  card?", "x", "", "plaît s il"] {
+            let (words, chars) = terms(&normalize(text));
+            let hits = |counts: &Counts, map: &HashMap<String, (u32, f32)>| -> Vec<(u32, f32)> {
+                counts
+                    .iter()
+                    .filter_map(|(term, count)| {
+                        map.get(term).map(|hit| std::iter::repeat_n(*hit, *count as usize))
+                    })
+                    .flatten()
+                    .collect()
+            };
+            let mut expected = weigh_hits(hits(&words, &vocabulary.words));
+            expected.extend(weigh_hits(hits(&chars, &vocabulary.chars)));
+            let norm = expected.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                expected.iter_mut().for_each(|(_, v)| *v /= norm);
+            }
+            expected.sort_unstable_by_key(|(id, _)| *id);
+            assert_eq!(vocabulary.vectorize(text), expected, "{text}");
+        }
     }
 
     #[test]

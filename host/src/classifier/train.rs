@@ -33,8 +33,45 @@ pub struct Model {
 }
 
 impl Model {
+    /// A model from its stored parts; `None` if their sizes disagree.
+    pub fn from_parts(classes: usize, features: usize, weights: Vec<f32>, bias: Vec<f32>) -> Option<Self> {
+        (bias.len() == classes && features.checked_mul(classes) == Some(weights.len())).then_some(Self {
+            classes,
+            features,
+            weights,
+            bias,
+        })
+    }
+
+    /// `(classes, features, weights, bias)`, as [`Model::from_parts`] takes them.
+    pub fn parts(&self) -> (usize, usize, &[f32], &[f32]) {
+        (self.classes, self.features, &self.weights, &self.bias)
+    }
+
     pub fn classes(&self) -> usize {
         self.classes
+    }
+
+    /// The model keeping only the feature rows `keep` says yes to, renumbered in order: what
+    /// pruning features that carry no weight does to the matrix.
+    pub fn select_features(&self, keep: &[bool]) -> Self {
+        let mut weights = Vec::new();
+        let mut features = 0;
+        for (feature, row) in self.weights.chunks_exact(self.classes.max(1)).enumerate() {
+            if keep.get(feature).copied().unwrap_or(false) {
+                weights.extend_from_slice(row);
+                features += 1;
+            }
+        }
+        Self { classes: self.classes, features, weights, bias: self.bias.clone() }
+    }
+
+    /// The largest absolute weight of each feature: how much it can move any class.
+    pub fn feature_strengths(&self) -> Vec<f32> {
+        self.weights
+            .chunks_exact(self.classes.max(1))
+            .map(|row| row.iter().fold(0.0_f32, |max, weight| max.max(weight.abs())))
+            .collect()
     }
 
     /// The probability of each class for `x`, summing to 1.

@@ -4,6 +4,7 @@
 mod console;
 mod execute;
 mod host_log;
+mod matching;
 mod plugin_source;
 mod respond;
 mod stage;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, ProjectView, WebhookError};
+use crate::classifier::Models;
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::model::Reply;
@@ -26,6 +28,7 @@ use crate::webhook::{FieldError, ValidationLimits, WebhookSpec};
 pub use console::CONSOLE_ANSWER_BYTES;
 use execute::Detail;
 pub use host_log::GUEST_LOG;
+pub use matching::{Decision, decide};
 pub use respond::{Answer, Asked, PluginPart, ReadyPlugin, Responded, StageTimes, call_limits, respond};
 pub use stage::Stage;
 pub use trace::{Outcome, TraceError, WebhookTrace};
@@ -67,6 +70,11 @@ pub struct ChatAnswer {
     pub send_id: String,
     pub replies: Vec<Reply>,
     pub intent: Option<String>,
+    /// The best intent's confidence, a probability in [0, 1]: the intent answered if it reached
+    /// the project's `match_threshold`, the fallback otherwise. Absent when the project has no
+    /// intents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
     pub fallback: bool,
     pub outcome: Outcome,
 }
@@ -78,6 +86,7 @@ pub struct Pipeline {
     limits: Limits,
     metrics: Arc<Metrics>,
     catalog: Arc<Catalog>,
+    models: Arc<Models>,
     /// Webhook executions in flight, per project and in all.
     in_flight: KeyedSlots,
     /// Chat and test-console requests per project.
@@ -88,6 +97,7 @@ impl Pipeline {
     pub fn new(
         store: SharedStore,
         catalog: Arc<Catalog>,
+        models: Arc<Models>,
         runtime: PluginRuntime,
         outbound: OutboundClient,
         limits: Limits,
@@ -96,7 +106,7 @@ impl Pipeline {
         let in_flight =
             KeyedSlots::new(limits.webhook_max_in_flight_per_project, limits.webhook_max_in_flight);
         let rate = RateLimiter::new(limits.chat_rate_per_second, limits.chat_rate_burst);
-        Self { store, catalog, runtime, outbound, limits, metrics, in_flight, rate }
+        Self { store, catalog, models, runtime, outbound, limits, metrics, in_flight, rate }
     }
 
     /// Answers one user message and records the turn in the conversation.
@@ -108,19 +118,23 @@ impl Pipeline {
     ) -> Result<ChatAnswer, PipelineError> {
         self.admit(project)?;
         let view = self.view(project).await?;
-        let answer = match view.intents.best_match(message, view.project.match_threshold) {
-            Some(found) => {
-                let reply =
-                    view.intents.response(&found.intent).unwrap_or_else(|| NO_FALLBACK_TEXT.to_string());
+        let decision = decide(&self.models, &view, message).await;
+        let answer = match decision.intent {
+            Some(intent) => {
+                let reply = view.intents.response(&intent).unwrap_or_else(|| NO_FALLBACK_TEXT.to_string());
                 ChatAnswer {
                     send_id: send_id.to_string(),
                     replies: vec![Reply::text(reply)],
-                    intent: Some(found.intent),
+                    intent: Some(intent),
+                    confidence: decision.confidence,
                     fallback: false,
                     outcome: Outcome::Matched,
                 }
             }
-            None => self.fallback(&view, send_id, message).await?,
+            None => ChatAnswer {
+                confidence: decision.confidence,
+                ..self.fallback(&view, send_id, message).await?
+            },
         };
         let turn = Turn {
             at: now_rfc3339(),
@@ -155,7 +169,14 @@ impl Pipeline {
             }
             None => (vec![Reply::text(NO_FALLBACK_TEXT)], Outcome::Failure),
         };
-        Ok(ChatAnswer { send_id: send_id.to_string(), replies, intent: None, fallback: true, outcome })
+        Ok(ChatAnswer {
+            send_id: send_id.to_string(),
+            replies,
+            intent: None,
+            confidence: None,
+            fallback: true,
+            outcome,
+        })
     }
 
     /// The test console: runs the webhook as a fallback would, records nothing, and answers
@@ -173,6 +194,11 @@ impl Pipeline {
         trace.scrub(&view.secrets);
         trace.fit_for_console();
         Ok(trace)
+    }
+
+    /// The project's trained models, for the API's model status.
+    pub fn models(&self) -> &Arc<Models> {
+        &self.models
     }
 
     async fn view(&self, project: &str) -> Result<Arc<ProjectView>, PipelineError> {

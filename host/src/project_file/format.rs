@@ -89,7 +89,7 @@ mod tests {
 version = 1
 project = "shop"
 name = "Shop"
-match_threshold = 0.45
+match_threshold = 0.3
 secrets = ["upstream_key"]
 
 [fallback]

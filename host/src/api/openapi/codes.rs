@@ -48,6 +48,7 @@ pub const CODES: &[Code] = &[
     code("invalid_name", 422, "a project name is blank or over 200 characters"),
     code("invalid_match_threshold", 422, "`match_threshold` is not in (0, 1]"),
     code("invalid_intent", 422, "examples or responses: 1 to 1000 entries of 1 to 2000 characters"),
+    code("too_many_intents", 422, "a project would hold over 1000 intents or 50000 examples in all"),
     code("invalid_webhook", 422, "the webhook is refused; `details` names each field and what is wrong"),
     code("invalid_fallback", 422, "not exactly one of `webhook` or `text`, or a blank or too long text"),
     code("unknown_webhook", 422, "the fallback names a webhook the project does not have"),

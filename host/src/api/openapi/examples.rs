@@ -17,14 +17,14 @@ pub fn project_created() -> Value {
     json!({
         "id": "demo",
         "name": "Demo bot",
-        "match_threshold": 0.45,
+        "match_threshold": 0.3,
         "created_at": "2026-11-26T09:30:00Z",
         "api_key": KEY
     })
 }
 
 pub fn project() -> Value {
-    json!({ "id": "demo", "name": "Demo bot", "match_threshold": 0.45, "created_at": "2026-11-26T09:30:00Z" })
+    json!({ "id": "demo", "name": "Demo bot", "match_threshold": 0.3, "created_at": "2026-11-26T09:30:00Z" })
 }
 
 pub fn projects() -> Value {
@@ -51,6 +51,19 @@ pub fn intent() -> Value {
     intent["id"] = json!("greeting");
     intent["updated_at"] = json!("2026-11-26T09:31:00Z");
     intent
+}
+
+pub fn model_status() -> Value {
+    json!({
+        "matcher": "lexical",
+        "state": "trained",
+        "intents": 3,
+        "examples": 12,
+        "threshold": 0.3,
+        "trained_at": "2026-11-26T09:31:01Z",
+        "training_ms": 4,
+        "model_bytes": 48210
+    })
 }
 
 pub fn intents() -> Value {

@@ -105,6 +105,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value BYTEA NOT NULL
     );
     "#,
+    // 2: match thresholds became the trained classifier's probabilities (issue 12). Projects
+    // left at the similarity matcher's default (0.45) move to the classifier's (0.30); any
+    // other value was the bot builder's choice and stays.
+    r#"
+    UPDATE projects SET match_threshold = 0.30 WHERE match_threshold = 0.45;
+    "#,
 ];
 
 /// The schema version this host writes.
