@@ -89,9 +89,12 @@ async fn eval(file: &Path, few: usize, few_only: bool, curve: bool) -> anyhow::R
             scores.per_message.as_secs_f64() * 1e6,
             run.model_bytes as f64 / 1e6,
         );
+        let mean_confidence =
+            scores.test.iter().map(|scored| scored.confidence).sum::<f64>() / scores.test.len().max(1) as f64;
         println!(
-            "  best intent right on test (in scope, any confidence): {:.1}%; calibration error: {:.3}",
+            "  best intent right on test (in scope, any confidence): {:.1}%, mean confidence {:.2}; calibration error {:.3}",
             100.0 * in_scope_accuracy(&scores.test, 0.0),
+            mean_confidence,
             calibration_error(&scores.test)
         );
         let choices = [
@@ -148,7 +151,7 @@ impl Run {
         let dir = tempfile::tempdir()?;
         let store: SharedStore = Arc::new(SqliteStore::open(dir.path())?);
         let catalog = Catalog::new(store.clone(), ValidationLimits::from(&Limits::default()), u64::MAX / 4);
-        let models = Models::new(Some(dir.path().join("intent-models")), u64::MAX / 4);
+        let models = Models::new(Some(dir.path().join("intent-models")), u64::MAX / 4, Arc::default());
         // The smallest threshold there is: every message gets its best intent, and the
         // thresholds are applied here, to the confidences.
         let project = NewProject {

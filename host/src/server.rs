@@ -124,8 +124,11 @@ impl Host {
             ValidationLimits::from(&config.limits),
             config.limits.project_cache_bytes,
         );
-        let models =
-            Models::new(Some(config.data_dir.join("intent-models")), config.limits.intent_model_cache_bytes);
+        let models = Models::new(
+            Some(config.data_dir.join("intent-models")),
+            config.limits.intent_model_cache_bytes,
+            metrics.clone(),
+        );
         let pipeline = Pipeline::new(
             store.clone(),
             catalog.clone(),

@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use super::codec;
 use super::lexical::LexicalModel;
 use super::training_set::{ModelDigest, TrainingSet};
+use crate::metrics::Metrics;
 
 /// A retraining starts once the intents have been quiet this long.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -77,11 +78,12 @@ pub struct Models {
     memory: Cache<String, Arc<Trained>, ByBytes>,
     jobs: Mutex<HashMap<String, Job>>,
     trainings: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl Models {
     /// Models kept in `dir` (none on disk if `None`), about `memory_bytes` of them in memory.
-    pub fn new(dir: Option<PathBuf>, memory_bytes: u64) -> Arc<Self> {
+    pub fn new(dir: Option<PathBuf>, memory_bytes: u64, metrics: Arc<Metrics>) -> Arc<Self> {
         if let Some(dir) = &dir {
             if let Err(error) = std::fs::create_dir_all(dir) {
                 tracing::warn!(dir = %dir.display(), %error, "intent models will not be kept on disk");
@@ -92,6 +94,7 @@ impl Models {
             memory: Cache::with_weighter(1024, memory_bytes.max(1), ByBytes),
             jobs: Mutex::new(HashMap::new()),
             trainings: Arc::new(Semaphore::new(1)),
+            metrics,
         })
     }
 
@@ -217,6 +220,7 @@ impl Models {
             return;
         }
         if let Ok(Some(trained)) = rx.await {
+            self.metrics.record_intent_model(trained.training_ms.map(Duration::from_millis));
             self.memory.insert(project.to_owned(), Arc::new(trained));
         }
     }
@@ -313,7 +317,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_old_model_answers_until_the_new_one_is_ready() {
-        let models = Models::new(None, 1 << 30);
+        let models = Models::new(None, 1 << 30, Arc::default());
         let first = trained(&models, "p", &hours()).await;
         assert!(first.training_ms.is_some());
         let edited =
@@ -331,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_newer_set_replaces_a_waiting_one() {
-        let models = Models::new(None, 1 << 30);
+        let models = Models::new(None, 1 << 30, Arc::default());
         trained(&models, "p", &hours()).await;
         let a = set(&[("a", &["alpha"])]);
         let b = set(&[("b", &["beta"])]);
@@ -346,23 +350,27 @@ mod tests {
     async fn a_restart_reads_the_model_from_disk_and_a_bad_file_is_trained_again() {
         let dir = tempfile::tempdir().unwrap();
         let set = hours();
-        let first = trained(&Models::new(Some(dir.path().to_owned()), 1 << 30), "p", &set).await;
-        let again = trained(&Models::new(Some(dir.path().to_owned()), 1 << 30), "p", &set).await;
+        let first =
+            trained(&Models::new(Some(dir.path().to_owned()), 1 << 30, Arc::default()), "p", &set).await;
+        let again =
+            trained(&Models::new(Some(dir.path().to_owned()), 1 << 30, Arc::default()), "p", &set).await;
         assert_eq!(again.training_ms, None, "read back, not trained");
         assert_eq!(again.model, first.model);
 
         std::fs::write(dir.path().join("p.model"), b"FBHMODEL garbage").unwrap();
-        let retrained = trained(&Models::new(Some(dir.path().to_owned()), 1 << 30), "p", &set).await;
+        let retrained =
+            trained(&Models::new(Some(dir.path().to_owned()), 1 << 30, Arc::default()), "p", &set).await;
         assert!(retrained.training_ms.is_some());
         assert_eq!(retrained.model, first.model, "training is deterministic");
         // And the good file is back.
-        let read = trained(&Models::new(Some(dir.path().to_owned()), 1 << 30), "p", &set).await;
+        let read =
+            trained(&Models::new(Some(dir.path().to_owned()), 1 << 30, Arc::default()), "p", &set).await;
         assert_eq!(read.training_ms, None);
     }
 
     #[tokio::test]
     async fn empty_and_oversized_sets_are_not_trained() {
-        let models = Models::new(None, 1 << 30);
+        let models = Models::new(None, 1 << 30, Arc::default());
         let empty = set(&[]);
         assert!(models.ensure("p", &empty, empty.digest()).is_none());
         assert_eq!(models.state("p", &empty, &empty.digest()), ModelState::Empty);

@@ -50,6 +50,9 @@ pub struct Metrics {
     /// By tier, then by outcome.
     compile_seconds: [[Histogram; 3]; 2],
     plugin_uploads: Counter,
+    /// Intent models trained, and read back from disk instead.
+    intent_training_seconds: Histogram,
+    intent_models_read: Counter,
     /// Chat and test-console requests refused by the per-project rate.
     rate_limited: Counter,
     plugin_compiles: Counter,
@@ -148,6 +151,18 @@ impl Metrics {
         );
         let plugin_uploads = Counter::default();
         registry.register("fallback_plugin_uploads", "Plugin versions accepted", plugin_uploads.clone());
+        let intent_training_seconds = Histogram::new(buckets::COMPILE.iter().copied());
+        registry.register(
+            "fallback_intent_training_seconds",
+            "Intent model trainings that finished",
+            intent_training_seconds.clone(),
+        );
+        let intent_models_read = Counter::default();
+        registry.register(
+            "fallback_intent_models_read",
+            "Intent models read back from disk instead of trained",
+            intent_models_read.clone(),
+        );
         let rate_limited = Counter::default();
         registry.register(
             "fallback_rate_limited",
@@ -201,6 +216,8 @@ impl Metrics {
                 })
             }),
             plugin_uploads,
+            intent_training_seconds,
+            intent_models_read,
             rate_limited,
             plugin_compiles,
             plugin_evictions,
@@ -297,6 +314,16 @@ impl Metrics {
     /// One compilation of a component (an upload or a reload whose artifact was gone).
     pub fn record_plugin_compile(&self) {
         self.plugin_compiles.inc();
+    }
+
+    /// An intent model trained (`Some(time)`) or read back from disk (`None`).
+    pub fn record_intent_model(&self, trained_in: Option<Duration>) {
+        match trained_in {
+            Some(time) => self.intent_training_seconds.observe(time.as_secs_f64()),
+            None => {
+                self.intent_models_read.inc();
+            }
+        }
     }
 
     /// Compiled plugins dropped from memory to stay under the cache's byte bound.

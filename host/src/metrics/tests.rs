@@ -18,6 +18,8 @@ fn the_existing_series_keep_their_names_and_lines() {
     metrics.record_chat("p1", Outcome::Failure, Duration::from_millis(3));
     metrics.record_webhook(Duration::from_millis(250), Some(("upstream", "upstream_status")));
     metrics.record_plugin_upload();
+    metrics.record_intent_model(None);
+    metrics.record_intent_model(Some(Duration::from_millis(20)));
     metrics.set_plugin_cache_bytes(4096);
     metrics.connection_opened();
     metrics.connection_opened();
@@ -33,6 +35,8 @@ fn the_existing_series_keep_their_names_and_lines() {
         ("fallback_webhook_seconds_total", "0.25"),
         ("fallback_plugin_uploads_total", "1"),
         ("fallback_rate_limited_total", "0"),
+        ("fallback_intent_models_read_total", "1"),
+        ("fallback_intent_training_seconds_count", "1"),
         ("fallback_plugin_compiles_total", "0"),
         ("fallback_plugin_cache_evictions_total", "0"),
         ("fallback_plugin_cache_bytes", "4096"),
