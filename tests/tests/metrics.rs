@@ -199,8 +199,21 @@ async fn histograms_count_what_happened_with_bounded_labels() {
     let hook = |hook| series("fallback_plugin_call_seconds_count", &[("hook", hook)]);
     let expect = |pairs: Vec<(String, f64)>| pairs.into_iter().collect::<BTreeMap<_, _>>();
 
+    // The intent's model, trained in the background once.
+    let mut trained = false;
+    for _ in 0..300 {
+        let (_, model) = host.call("GET", &format!("/v1/projects/{PROJECT}/model"), Some(&key), None).await;
+        if model["state"] == "trained" {
+            trained = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(trained, "the intent model was not trained in 15 s");
+
     // A matched chat: its outcome's histogram, nothing of the webhook's.
     let (_, before) = scrape(&host).await;
+    assert_eq!(value(&before, "fallback_intent_training_seconds_count", &[]), 1.0);
     let answer = chat(&host, &key, "When are you open?").await;
     assert_eq!(answer["outcome"], "matched", "{answer}");
     let (_, after) = scrape(&host).await;
