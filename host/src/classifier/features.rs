@@ -22,6 +22,9 @@ pub type Sparse = Vec<(u32, f32)>;
 /// length, so the features that remain get the values they were trained with.
 const NORM_ONLY: u32 = u32::MAX;
 
+/// A stored vocabulary term: `(term, feature id, idf)`.
+pub type Entry<'a> = (&'a str, u32, f32);
+
 /// One family's terms (words or character n-grams) with their counts.
 type Counts = BTreeMap<String, u32>;
 
@@ -67,9 +70,9 @@ impl Vocabulary {
     }
 
     /// The vocabulary as stored: `(words, chars)`, each `(term, id, idf)` in id order.
-    pub fn entries(&self) -> (Vec<(&str, u32, f32)>, Vec<(&str, u32, f32)>) {
-        fn list(map: &HashMap<String, (u32, f32)>) -> Vec<(&str, u32, f32)> {
-            let mut entries: Vec<(&str, u32, f32)> =
+    pub fn entries(&self) -> (Vec<Entry<'_>>, Vec<Entry<'_>>) {
+        fn list(map: &HashMap<String, (u32, f32)>) -> Vec<Entry<'_>> {
+            let mut entries: Vec<Entry<'_>> =
                 map.iter().map(|(term, (id, idf))| (term.as_str(), *id, *idf)).collect();
             entries.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
             entries

@@ -84,10 +84,10 @@ pub struct Models {
 impl Models {
     /// Models kept in `dir` (none on disk if `None`), about `memory_bytes` of them in memory.
     pub fn new(dir: Option<PathBuf>, memory_bytes: u64, metrics: Arc<Metrics>) -> Arc<Self> {
-        if let Some(dir) = &dir {
-            if let Err(error) = std::fs::create_dir_all(dir) {
-                tracing::warn!(dir = %dir.display(), %error, "intent models will not be kept on disk");
-            }
+        if let Some(dir) = &dir
+            && let Err(error) = std::fs::create_dir_all(dir)
+        {
+            tracing::warn!(dir = %dir.display(), %error, "intent models will not be kept on disk");
         }
         Arc::new(Self {
             dir,
