@@ -90,16 +90,19 @@ struct Figures {
     winch: Duration,
     cranelift: Duration,
     fresh: Duration,
+    p90: Duration,
+    mean: Duration,
 }
 
-/// The median of `runs` fresh-instance calls: the ratio table compares like with like.
-fn median_fresh_call(
+/// `runs` fresh-instance calls, sorted: the ratio table compares medians, like with like, and
+/// shows the tail beside them.
+fn fresh_calls(
     tokio: &tokio::runtime::Runtime,
     runtime: &PluginRuntime,
     plugin: &std::sync::Arc<fallback_host::plugin::LoadedPlugin>,
     limits: &CallLimits,
     runs: usize,
-) -> Duration {
+) -> Vec<Duration> {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
@@ -108,7 +111,7 @@ fn median_fresh_call(
         })
         .collect();
     times.sort();
-    times[runs / 2]
+    times
 }
 
 fn languages(c: &mut Criterion) {
@@ -143,26 +146,29 @@ fn languages(c: &mut Criterion) {
         group.bench_function(format!("fresh instance + extract + format/{lang}"), |b| {
             b.iter(|| tokio.block_on(runtime.run(&plugin, call(), &limits)).result.expect("ok"))
         });
-        let fresh = median_fresh_call(&tokio, &runtime, &plugin, &limits, 200);
-        figures.push(Figures { lang, size: bytes.len(), winch, cranelift, fresh });
+        let times = fresh_calls(&tokio, &runtime, &plugin, &limits, 200);
+        let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        figures.push(Figures { lang, size: bytes.len(), winch, cranelift, fresh: times[100], p90: times[180], mean });
     }
     group.finish();
 
     let rust = figures.first().map(|f| f.fresh.as_secs_f64()).unwrap_or(1.0);
-    println!("\njson-reply by language (fresh instance + extract + format: median of 200 calls)");
+    println!("\njson-reply by language (fresh instance + extract + format: median, p90 and mean of 200 calls)");
     println!(
-        "{:<11} {:>13} {:>15} {:>18} {:>12} {:>8}",
-        "language", "size (bytes)", "compile Winch", "compile Cranelift", "fresh call", "vs Rust"
+        "{:<11} {:>13} {:>15} {:>18} {:>12} {:>8} {:>10} {:>10}",
+        "language", "size (bytes)", "compile Winch", "compile Cranelift", "fresh call", "vs Rust", "p90", "mean"
     );
     for f in &figures {
         println!(
-            "{:<11} {:>13} {:>15.1?} {:>18.1?} {:>12.1?} {:>7.1}x",
+            "{:<11} {:>13} {:>15.1?} {:>18.1?} {:>12.1?} {:>7.1}x {:>10.1?} {:>10.1?}",
             f.lang,
             f.size,
             f.winch,
             f.cranelift,
             f.fresh,
-            f.fresh.as_secs_f64() / rust
+            f.fresh.as_secs_f64() / rust,
+            f.p90,
+            f.mean
         );
     }
 }
