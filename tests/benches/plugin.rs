@@ -148,15 +148,32 @@ fn languages(c: &mut Criterion) {
         });
         let times = fresh_calls(&tokio, &runtime, &plugin, &limits, 200);
         let mean = times.iter().sum::<Duration>() / times.len() as u32;
-        figures.push(Figures { lang, size: bytes.len(), winch, cranelift, fresh: times[100], p90: times[180], mean });
+        figures.push(Figures {
+            lang,
+            size: bytes.len(),
+            winch,
+            cranelift,
+            fresh: times[100],
+            p90: times[180],
+            mean,
+        });
     }
     group.finish();
 
     let rust = figures.first().map(|f| f.fresh.as_secs_f64()).unwrap_or(1.0);
-    println!("\njson-reply by language (fresh instance + extract + format: median, p90 and mean of 200 calls)");
+    println!(
+        "\njson-reply by language (fresh instance + extract + format: median, p90 and mean of 200 calls)"
+    );
     println!(
         "{:<11} {:>13} {:>15} {:>18} {:>12} {:>8} {:>10} {:>10}",
-        "language", "size (bytes)", "compile Winch", "compile Cranelift", "fresh call", "vs Rust", "p90", "mean"
+        "language",
+        "size (bytes)",
+        "compile Winch",
+        "compile Cranelift",
+        "fresh call",
+        "vs Rust",
+        "p90",
+        "mean"
     );
     for f in &figures {
         println!(
