@@ -183,6 +183,10 @@ impl Models {
             lower_priority();
             let started = Instant::now();
             let model = LexicalModel::train(&set, || !cancelled.load(Ordering::Relaxed))?;
+            // Cancelled during the last epoch: a newer set or a deleted project; keep nothing.
+            if cancelled.load(Ordering::Relaxed) {
+                return None;
+            }
             let training_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             tracing::info!(
                 project = %project_name,
@@ -219,7 +223,9 @@ impl Models {
             tracing::warn!(%project, "no thread for intent training");
             return;
         }
-        if let Ok(Some(trained)) = rx.await {
+        if let Ok(Some(trained)) = rx.await
+            && !cancelled_now(&self.jobs, project, &trained.digest)
+        {
             self.metrics.record_intent_model(trained.training_ms.map(Duration::from_millis));
             self.memory.insert(project.to_owned(), Arc::new(trained));
         }
@@ -231,13 +237,24 @@ impl Models {
         Some(self.dir.as_ref()?.join(format!("{}.model", if safe { project } else { return None })))
     }
 
-    /// Forgets a deleted project's model, in memory and on disk.
+    /// Forgets a deleted project's model, in memory and on disk, and stops a training of it so
+    /// the model does not come back when it ends.
     pub fn forget(&self, project: &str) {
+        if let Some(job) = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).remove(project) {
+            job.cancelled.store(true, Ordering::Relaxed);
+        }
         self.memory.remove(project);
         if let Some(path) = self.path(project) {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Whether `project`'s job for `digest` was forgotten while it ran (a read from disk is not
+/// checked against its cancel flag, so the registry's word is asked here).
+fn cancelled_now(jobs: &Mutex<HashMap<String, Job>>, project: &str, digest: &ModelDigest) -> bool {
+    let jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+    !jobs.get(project).is_some_and(|job| job.digest == *digest && !job.cancelled.load(Ordering::Relaxed))
 }
 
 fn too_large(set: &TrainingSet) -> bool {
@@ -366,6 +383,18 @@ mod tests {
         let read =
             trained(&Models::new(Some(dir.path().to_owned()), 1 << 30, Arc::default()), "p", &set).await;
         assert_eq!(read.training_ms, None);
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_project_keeps_no_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = Models::new(Some(dir.path().to_owned()), 1 << 30, Arc::default());
+        let set = hours();
+        let mut done = models.ensure("p", &set, set.digest()).unwrap();
+        models.forget("p");
+        done.wait_for(|done| *done).await.unwrap();
+        assert!(models.current("p").is_none());
+        assert!(!dir.path().join("p.model").exists());
     }
 
     #[tokio::test]
