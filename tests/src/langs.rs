@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::tools::{Skipped, available, require_tool};
+
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
@@ -14,10 +16,6 @@ pub fn repo_root() -> PathBuf {
 
 /// A plugin built from another language, or why it could not be.
 pub type Built = Result<PathBuf, Skipped>;
-
-/// Why a test was skipped: a tool outside Rust is missing.
-#[derive(Debug, Clone)]
-pub struct Skipped(pub String);
 
 /// `json-reply-js` (componentize-js): `None` when node or npm is missing (printed), panics under `CI`.
 pub fn json_reply_js() -> Option<PathBuf> {
@@ -29,27 +27,6 @@ pub fn json_reply_js() -> Option<PathBuf> {
 pub fn json_reply_py() -> Option<PathBuf> {
     static BUILT: OnceLock<Built> = OnceLock::new();
     available(BUILT.get_or_init(build_json_reply_py).clone())
-}
-
-/// Unwraps a build, or prints that the caller is skipped and why; with `CI` set, a missing tool
-/// is a failure, never a skip.
-pub fn available<T>(built: Result<T, Skipped>) -> Option<T> {
-    match built {
-        Ok(value) => Some(value),
-        Err(Skipped(why)) if std::env::var_os("CI").is_some() => panic!("CI is set and {why}"),
-        Err(Skipped(why)) => {
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
-
-/// Whether `program --version` runs; the error names the tool and how to get it.
-pub fn require_tool(program: &str, install: &str) -> Result<(), Skipped> {
-    match Command::new(program).arg("--version").output() {
-        Ok(output) if output.status.success() => Ok(()),
-        _ => Err(Skipped(format!("`{program}` is not installed ({install})"))),
-    }
 }
 
 /// Ensures `guest-sdk/js/node_modules` holds the pinned componentize-js (`npm ci` when not).

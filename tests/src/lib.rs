@@ -6,5 +6,6 @@ pub mod database;
 pub mod host;
 pub mod langs;
 pub mod served;
+pub mod tools;
 pub mod upstream;
 pub mod wasm;

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fallback_tests::langs;
+use fallback_tests::tools;
 use serde_json::Value;
 
 /// A running demo and the commands it printed before "Press Ctrl-C to stop."
@@ -81,7 +81,7 @@ fn run(command: &str) -> Value {
 #[test]
 fn every_command_the_demo_prints_answers_as_described() {
     // The same skip-or-fail-under-CI rule as every test that needs a tool outside Rust.
-    if langs::available(langs::require_tool("curl", "apt-get install -y curl")).is_none() {
+    if tools::available(tools::require_tool("curl", "apt-get install -y curl")).is_none() {
         return;
     }
     let demo = start_demo();

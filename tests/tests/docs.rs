@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fallback_tests::host::{ADMIN_TOKEN, TestHost};
-use fallback_tests::langs;
+use fallback_tests::tools;
 use fallback_tests::upstream::Upstream;
 use fallback_tests::wasm;
 
@@ -206,7 +206,7 @@ async fn the_blocks_marked_run_work_as_written() {
         return;
     }
     for tool in ["bash", "curl", "jq"] {
-        if langs::available(langs::require_tool(tool, &format!("apt-get install -y {tool}"))).is_none() {
+        if tools::available(tools::require_tool(tool, &format!("apt-get install -y {tool}"))).is_none() {
             return;
         }
     }

@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use fallback_tests::host::TestHost;
-use fallback_tests::langs;
 use fallback_tests::upstream::Upstream;
 use fallback_tests::wasm;
+use fallback_tests::{langs, tools};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -209,10 +209,10 @@ fn exports_both_hooks(stdout: &str) -> bool {
 #[test]
 fn the_examples_own_tests_pass_as_their_readmes_say() {
     let root = langs::repo_root();
-    if langs::available(langs::require_tool("node", "Node.js 20+: apt-get install -y nodejs npm")).is_some() {
+    if tools::available(tools::require_tool("node", "Node.js 20+: apt-get install -y nodejs npm")).is_some() {
         langs::run(Command::new("npm").arg("test").current_dir(root.join("plugins/json-reply-js")));
     }
-    if langs::available(langs::require_tool("python3", "apt-get install -y python3")).is_some() {
+    if tools::available(tools::require_tool("python3", "apt-get install -y python3")).is_some() {
         langs::run(
             Command::new("python3")
                 .args(["-m", "unittest"])

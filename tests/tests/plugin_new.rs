@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fallback_tests::host::TestHost;
-use fallback_tests::langs;
 use fallback_tests::upstream::Upstream;
+use fallback_tests::{langs, tools};
 use serde_json::Value;
 
 const CLI: &str = env!("CARGO_BIN_EXE_fallback-host-cli");
@@ -98,7 +98,7 @@ fn follow_the_readme(lang: &str, prepare: impl FnOnce(&Path)) {
         }
     }
 
-    let Some(()) = langs::available(langs::require_tool("curl", "apt-get install -y curl")) else { return };
+    let Some(()) = tools::available(tools::require_tool("curl", "apt-get install -y curl")) else { return };
     let tokio =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
     let (host, upstream, key, _data) = tokio.block_on(async {
@@ -163,19 +163,19 @@ fn rust_project_builds_tests_and_uploads() {
 
 #[test]
 fn javascript_project_builds_tests_and_uploads() {
-    let tools = langs::require_tool("node", "Node.js 20+: apt-get install -y nodejs npm")
-        .and_then(|()| langs::require_tool("npm", "apt-get install -y npm"));
-    if langs::available(tools).is_some() {
+    let tools = tools::require_tool("node", "Node.js 20+: apt-get install -y nodejs npm")
+        .and_then(|()| tools::require_tool("npm", "apt-get install -y npm"));
+    if tools::available(tools).is_some() {
         follow_the_readme("js", |_| {});
     }
 }
 
 #[test]
 fn python_project_builds_tests_and_uploads() {
-    let tools = langs::require_tool("python3", "apt-get install -y python3 python3-pip").and_then(|()| {
-        langs::require_tool("componentize-py", "pip install -r guest-sdk/python/requirements.txt")
+    let tools = tools::require_tool("python3", "apt-get install -y python3 python3-pip").and_then(|()| {
+        tools::require_tool("componentize-py", "pip install -r guest-sdk/python/requirements.txt")
     });
-    if langs::available(tools).is_some() {
+    if tools::available(tools).is_some() {
         follow_the_readme("python", |_| {});
     }
 }
