@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use super::auth::{ProjectAccess, ensure_id};
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::model;
 use super::openapi::examples;
 use super::openapi::params::{IntentPath, ProjectPath};
 use super::openapi::schemas::{ErrorBody, IntentList};
@@ -77,7 +76,7 @@ pub async fn put(
     check_totals(&state, &access.project, &intent, &body).await?;
     let saved = NewIntent { id: intent.clone(), examples: body.examples, responses: body.responses };
     state.store.put_intent(&access.project, saved).await?;
-    model::refresh(&state, &access.project).await?;
+    state.pipeline.refresh_model(&access.project).await?;
     stored(&state, &access.project, &intent).await
 }
 
@@ -149,16 +148,14 @@ pub async fn delete(
     if !state.store.delete_intent(&access.project, &intent).await? {
         return Err(ApiError::NotFound(format!("intent {intent}")));
     }
-    model::refresh(&state, &access.project).await?;
+    state.pipeline.refresh_model(&access.project).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Refuses an intent that would take the project past what a model is trained on, so a tenant
 /// cannot make training (and its memory) grow without bound.
 async fn check_totals(state: &AppState, project: &str, id: &str, body: &IntentBody) -> Result<(), ApiError> {
-    let Some(view) = state.catalog.project(project).await? else {
-        return Err(ApiError::NotFound(format!("project {project}")));
-    };
+    let view = state.pipeline.view(project).await?;
     let others = view.intents.training.intents().iter().filter(|(other, _)| other != id);
     let (intents, examples) = others.fold((1, body.examples.len()), |(intents, examples), (_, more)| {
         (intents + 1, examples + more.len())

@@ -12,7 +12,6 @@ use super::openapi::examples;
 use super::openapi::params::ProjectPath;
 use super::openapi::schemas::ErrorBody;
 use super::state::AppState;
-use crate::catalog::ProjectView;
 use crate::classifier::ModelState;
 
 /// The matcher a project's model is.
@@ -62,7 +61,7 @@ pub async fn get(
     access: ProjectAccess,
     State(state): State<AppState>,
 ) -> Result<Json<ModelStatus>, ApiError> {
-    let view = refresh(&state, &access.project).await?;
+    let view = state.pipeline.refresh_model(&access.project).await?;
     let models = state.pipeline.models();
     let intents = &view.intents;
     let current = models.current(&access.project);
@@ -76,19 +75,4 @@ pub async fn get(
         training_ms: current.as_ref().and_then(|trained| trained.training_ms),
         model_bytes: current.as_ref().map(|trained| trained.model.approx_bytes()),
     }))
-}
-
-/// Starts (re)training the project's model if its intents changed: called after every write to
-/// the intents, so the model is being made before the next chat asks for it.
-pub(super) async fn refresh(
-    state: &AppState,
-    project: &str,
-) -> Result<std::sync::Arc<ProjectView>, ApiError> {
-    let view = state
-        .catalog
-        .project(project)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("project {project}")))?;
-    state.pipeline.models().ensure(project, &view.intents.training, view.intents.digest);
-    Ok(view)
 }

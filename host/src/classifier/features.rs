@@ -177,12 +177,7 @@ impl Vocabulary {
         }
         let mut vector = weigh_hits(words);
         vector.extend(weigh_hits(chars));
-        let norm = vector.iter().map(|(_, value)| value * value).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            for (_, value) in &mut vector {
-                *value /= norm;
-            }
-        }
+        to_unit_length(&mut vector);
         vector.retain(|(id, _)| *id != NORM_ONLY);
         vector.sort_unstable_by_key(|(id, _)| *id);
         vector
@@ -199,13 +194,18 @@ fn weigh_hits(mut hits: Vec<(u32, f32)>) -> Sparse {
         vector.push((id, (1.0 + (count as f32).ln()) * idf));
         at += count;
     }
+    to_unit_length(&mut vector);
+    vector
+}
+
+/// Scales `vector` to length 1 (an empty or all-zero one stays as it is).
+fn to_unit_length(vector: &mut Sparse) {
     let norm = vector.iter().map(|(_, value)| value * value).sum::<f32>().sqrt();
     if norm > 0.0 {
-        for (_, value) in &mut vector {
+        for (_, value) in vector.iter_mut() {
             *value /= norm;
         }
     }
-    vector
 }
 
 /// The normalised text's word n-grams and character n-grams (of the text with a space at each
@@ -265,10 +265,7 @@ mod tests {
             };
             let mut expected = weigh_hits(hits(&words, &vocabulary.words));
             expected.extend(weigh_hits(hits(&chars, &vocabulary.chars)));
-            let norm = expected.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                expected.iter_mut().for_each(|(_, v)| *v /= norm);
-            }
+            to_unit_length(&mut expected);
             expected.sort_unstable_by_key(|(id, _)| *id);
             assert_eq!(vocabulary.vectorize(text), expected, "{text}");
         }

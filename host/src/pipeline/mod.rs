@@ -201,7 +201,16 @@ impl Pipeline {
         &self.models
     }
 
-    async fn view(&self, project: &str) -> Result<Arc<ProjectView>, PipelineError> {
+    /// The project's view, with a training of its model started if its intents changed: called
+    /// after every write to the intents, so the model is being made before the next chat asks.
+    pub async fn refresh_model(&self, project: &str) -> Result<Arc<ProjectView>, PipelineError> {
+        let view = self.view(project).await?;
+        self.models.ensure(project, &view.intents.training, view.intents.digest);
+        Ok(view)
+    }
+
+    /// The project as requests read it, or `NotFound`.
+    pub async fn view(&self, project: &str) -> Result<Arc<ProjectView>, PipelineError> {
         self.catalog
             .project(project)
             .await?
